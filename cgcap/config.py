@@ -1,0 +1,204 @@
+"""Typed settings: decoding hyperparameters (ALGORITHM.md), model specs, limits.
+
+Settings come from a profile (a YAML file in ``cgcap/profiles``), then an optional
+YAML config file, then ``--set key=value`` overrides, each layer on top of the last.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+PROFILES = Path(__file__).parent / "profiles"
+
+
+class SettingsError(ValueError):
+    """A settings value, file or override was refused; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DecodingSettings(_Section):
+    """The guided decoding loop; defaults are the papers' values (ALGORITHM.md)."""
+
+    prompt: str = Field("Audio of a", min_length=1, description="text the caption continues")
+    top_k: int = Field(512, ge=1, description="k: candidate tokens scored per step")
+    num_iterations: int = Field(5, ge=0, le=100, description="cache updates per token")
+    step_size: float = Field(0.3, ge=0.0, le=100.0, description="size of each cache update")
+    grad_norm_factor: float = Field(0.9, ge=0.0, le=2.0, description="gradient normalisation power")
+    modality_temperature: float = Field(0.01, gt=0.0, le=100.0, description="tau for the modality target")
+    classifier_temperature: float = Field(0.01, gt=0.0, le=100.0, description="tau_cls for the classifier target")
+    lambda_modality: float = Field(1.0, ge=0.0, le=100.0, description="weight of L_mod")
+    lambda_fluency: float = Field(0.2, ge=0.0, le=100.0, description="lambda0: weight of L_CE (KL(p||q))")
+    lambda_cls: float = Field(0.6, ge=0.0, le=100.0, description="lambda1: weight of L_cls")
+    classifier_form: Literal["target", "expected", "additive"] = Field(
+        "target",
+        description="target/expected: the 2025 loss term; additive: the 2023 a_j + w*h(s_j)",
+    )
+    additive_weight: float = Field(1.0, ge=0.0, le=100.0, description="w of the 2023 additive form")
+    wanted_label: Literal[0, 1] = Field(1, description="classifier label to steer towards")
+    fusion: float = Field(0.99, ge=0.0, le=1.0, description="weight of the shifted distribution")
+    end_token: str = Field(".", min_length=1)
+    end_factor: float = Field(1.01, gt=0.0, le=100.0)
+    forbidden_factor: float = Field(20.0, ge=1.0, le=1e6)
+    repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")
+    beam_size: int = Field(1, ge=1, le=64)
+    max_tokens: int = Field(15, ge=1, le=256)
+    seed: int = Field(0, ge=0)
+
+
+class ModelSettings(_Section):
+    """Model specs, each resolved by ``cgcap.models.load``."""
+
+    language_model: str = "smollm2-135m"
+    audio_encoder: str = "tiny:clap"
+    image_encoder: str = "tiny:clip"
+    classifier: str = "minilm-l6"
+    judge_classifier: str | None = None
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+
+
+class LimitSettings(_Section):
+    """What the service and the CLI accept."""
+
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    max_audio_seconds: float = Field(60.0, gt=0.0)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_video_seconds: float = Field(120.0, gt=0.0)
+    max_batch_texts: int = Field(4096, ge=1)
+
+
+class ServeSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key_env: str = "CGCAP_API_KEY"
+
+
+class TrackingSettings(_Section):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "cgcap"
+
+
+class Settings(_Section):
+    profile: str = "offline"
+    decoding: DecodingSettings = DecodingSettings()
+    models: ModelSettings = ModelSettings()
+    limits: LimitSettings = LimitSettings()
+    serve: ServeSettings = ServeSettings()
+    tracking: TrackingSettings = TrackingSettings()
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting as ``section.key -> value``, for logging as MLflow params."""
+        out: dict[str, Any] = {}
+        for section, values in self.model_dump().items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    out[f"{section}.{key}"] = value
+            else:
+                out[section] = values
+        return out
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES.glob("*.yaml"))
+
+
+def _profile_data(name: str) -> dict[str, Any]:
+    path = PROFILES / f"{name}.yaml"
+    if not path.is_file():
+        raise SettingsError(f"unknown profile {name!r}; known profiles: {', '.join(list_profiles())}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_TEXT_KEYS = {"prompt", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``decoding.top_k=64`` -> ``{"decoding": {"top_k": 64}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise SettingsError(f"override {text!r} must look like section.key=value")
+    dotted, raw = text.split("=", 1)
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise SettingsError(f"override {text!r} names no key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise SettingsError(f"override {dotted}: cannot parse value {raw!r}: {error}") from None
+    if keys[-1] in _TEXT_KEYS:
+        value = raw  # text even when it looks like a number or is empty
+    out: dict[str, Any] = value
+    for key in reversed(keys):
+        out = {key: out}
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        bound = item.get("ctx") or {}
+        allowed = ", ".join(f"{k} {v}" for k, v in bound.items() if k in {"ge", "gt", "le", "lt", "min_length", "expected"})
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        lines.append(f"{key}: {msg}" + (f" (allowed: {allowed})" if allowed else "") + f"; got {item.get('input')!r}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def build_settings(data: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+def load_settings(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Settings:
+    """Profile, then config file, then ``key=value`` overrides; refuses bad values by key."""
+    data: dict[str, Any] = {}
+    file_data: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist")
+        try:
+            file_data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise SettingsError(f"config file {path} is not valid YAML: {error}") from None
+        if not isinstance(file_data, dict):
+            raise SettingsError(f"config file {path} must hold a mapping of sections")
+    name = profile or file_data.get("profile") or "offline"
+    data = _merge(_profile_data(name), {"profile": name})
+    data = _merge(data, file_data)
+    if profile:
+        data["profile"] = profile
+    for override in overrides:
+        data = _merge(data, parse_override(override))
+    return build_settings(data)
+
+
+def with_decoding(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with decoding keys changed, validated like any override."""
+    data = settings.model_dump()
+    data["decoding"].update(changes)
+    return build_settings(data)

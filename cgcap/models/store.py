@@ -1,0 +1,118 @@
+"""One door for every model: ``load(spec)`` turns a spec string into a loaded model.
+
+Spec forms (the same from the CLI, a Serve replica and an evaluation actor):
+
+- ``tiny:NAME[@SEED]``      a small randomly initialised model built from a config (tests)
+- ``smollm2-135m``, ``minilm-l6``   weights shipped inside installed Python packages
+- ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/PATH``   an MLflow model
+- ``open_clip:ARCH/PRETRAINED`` or ``open_clip:ARCH@/path/to/checkpoint``
+- a local folder, or a Hugging Face id, loaded with ``from_pretrained``
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+Kind = Literal["causal-lm", "sequence-classifier", "clip", "clap"]
+
+
+class ModelNotFoundError(LookupError):
+    """A spec could not be resolved to weights on this machine; the message says how to get them."""
+
+
+@dataclass
+class LoadedModel:
+    spec: str
+    kind: Kind
+    model: Any
+    tokenizer: Any = None
+    processor: Any = None  # image transform (open_clip) or ClapProcessor
+    source: str = ""  # the folder, id or URI the weights came from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named spec the store knows without a hub (packaged or tiny)."""
+
+    name: str
+    kind: Kind
+    description: str
+    build: Callable[[str, int], LoadedModel]
+    available: Callable[[], str | None]  # None when loadable here, else why not
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(entry: ModelEntry) -> None:
+    _REGISTRY[entry.name] = entry
+
+
+def known_models() -> dict[str, ModelEntry]:
+    _ensure_registered()
+    return dict(_REGISTRY)
+
+
+def _ensure_registered() -> None:
+    # Importing these modules registers their entries.
+    from cgcap.models import packaged, tiny  # noqa: F401
+
+
+def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedModel:
+    """Load the model a spec names; ``task`` picks the head for Hugging Face ids that need one."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelNotFoundError(f"model spec must be a non-empty string, got {spec!r}")
+    spec = spec.strip()
+    _ensure_registered()
+    if spec.startswith("tiny:"):
+        name, _, seed = spec.partition("@")
+        entry = _REGISTRY.get(name)
+        if entry is None:
+            tiny = sorted(n for n in _REGISTRY if n.startswith("tiny:"))
+            raise ModelNotFoundError(f"unknown tiny model {name!r}; known: {', '.join(tiny)}")
+        loaded = entry.build(spec, int(seed) if seed else 0)
+    elif spec in _REGISTRY:
+        entry = _REGISTRY[spec]
+        reason = entry.available()
+        if reason is not None:
+            raise ModelNotFoundError(f"model {spec!r} is not available here: {reason}")
+        loaded = entry.build(spec, 0)
+    elif spec.startswith(("models:/", "runs:/")):
+        from cgcap.models.mlflow_models import load_mlflow_model
+
+        loaded = load_mlflow_model(spec, task)
+    elif spec.startswith("open_clip:"):
+        from cgcap.models.open_clip_models import load_open_clip
+
+        loaded = load_open_clip(spec)
+    else:
+        from cgcap.models.hf import load_pretrained
+
+        loaded = load_pretrained(spec, task)
+    return to_device(loaded, device)
+
+
+def to_device(loaded: LoadedModel, device: str) -> LoadedModel:
+    if device and device != "cpu" and hasattr(loaded.model, "to"):
+        loaded.model.to(resolve_device(device))
+    if hasattr(loaded.model, "eval"):
+        loaded.model.eval()
+    return loaded
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def cache_dir() -> Path:
+    """Where converted packaged models live (``CGCAP_CACHE`` or ``~/.cache/cgcap``)."""
+    root = os.environ.get("CGCAP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "cgcap")
+    return Path(root)
