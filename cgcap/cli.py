@@ -44,8 +44,11 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def _models_list(args: argparse.Namespace) -> int:
+    from cgcap import tracking
     from cgcap.config import list_profiles, load_settings
     from cgcap.models import known_models
+
+    tracking.configure()  # so models:/ URIs resolve against the configured store
 
     rows = []
     for name, entry in sorted(known_models().items()):

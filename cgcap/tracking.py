@@ -1,0 +1,38 @@
+"""MLflow: where runs and registered models live.
+
+Embedded default: ``sqlite:///mlflow.db`` in the working folder, artifacts beside it
+in ``mlartifacts/``. ``MLFLOW_TRACKING_URI`` (or ``tracking.tracking_uri``) points
+at any tracking server instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    """The environment wins over settings, so a cluster can redirect every job at once."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+
+
+def configure(configured_uri: str | None = None, experiment: str = "cgcap") -> str:
+    """Point MLflow at the tracking store and make sure ``experiment`` exists; returns its id."""
+    import mlflow
+
+    uri = tracking_uri(configured_uri)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        mlflow.set_experiment(experiment)
+        return found.experiment_id
+    artifact_location = None
+    if uri.startswith("sqlite:///"):
+        # Keep artifacts next to the database rather than in the current folder of whoever runs first.
+        database = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+        artifact_location = (database.parent / "mlartifacts").as_uri()
+    experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment)
+    return experiment_id
