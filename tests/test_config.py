@@ -1,0 +1,82 @@
+"""Settings: profiles, files and overrides layer; bad values are refused by key."""
+
+import pytest
+
+from cgcap.config import SettingsError, load_settings, parse_override
+
+
+def test_defaults_are_the_papers_values():
+    decoding = load_settings("paper").decoding
+    assert (decoding.top_k, decoding.num_iterations, decoding.step_size) == (512, 5, 0.3)
+    assert (decoding.lambda_fluency, decoding.lambda_cls, decoding.lambda_modality) == (0.2, 0.6, 1.0)
+    assert (decoding.fusion, decoding.end_factor, decoding.forbidden_factor) == (0.99, 1.01, 20.0)
+    assert decoding.modality_temperature == decoding.classifier_temperature == 0.01
+    assert decoding.grad_norm_factor == 0.9 and decoding.max_tokens == 15
+    assert decoding.classifier_form == "target"
+
+
+def test_every_profile_loads_and_names_its_models():
+    paper, offline, tiny = (load_settings(name) for name in ("paper", "offline", "tiny"))
+    assert paper.models.language_model == "gpt2-medium"
+    assert paper.models.image_encoder.startswith("open_clip:ViT-B-32")
+    assert "clap" in paper.models.audio_encoder
+    assert offline.models.language_model == "smollm2-135m"
+    assert all(spec.startswith("tiny:") for spec in
+               (tiny.models.language_model, tiny.models.audio_encoder, tiny.models.image_encoder, tiny.models.classifier))
+
+
+def test_override_changes_one_key_and_parses_its_type():
+    settings = load_settings("tiny", overrides=["decoding.top_k=64", "decoding.step_size=0.5"])
+    assert settings.decoding.top_k == 64 and settings.decoding.step_size == 0.5
+    assert settings.decoding.num_iterations == load_settings("tiny").decoding.num_iterations
+
+
+def test_prompt_override_stays_text_even_when_it_looks_like_a_number():
+    assert load_settings("tiny", overrides=["decoding.prompt=1990"]).decoding.prompt == "1990"
+    assert parse_override("decoding.prompt=Image of a") == {"decoding": {"prompt": "Image of a"}}
+
+
+def test_config_file_sits_between_profile_and_overrides(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("decoding:\n  top_k: 32\n  beam_size: 5\n")
+    settings = load_settings("tiny", config, ["decoding.beam_size=3"])
+    assert settings.decoding.top_k == 32 and settings.decoding.beam_size == 3
+
+
+@pytest.mark.parametrize(
+    "override, key, allowed",
+    [
+        ("decoding.top_k=0", "decoding.top_k", "ge 1"),
+        ("decoding.step_size=-0.1", "decoding.step_size", "ge 0"),
+        ("decoding.max_tokens=0", "decoding.max_tokens", "ge 1"),
+        ("decoding.fusion=1.5", "decoding.fusion", "le 1"),
+        ("decoding.prompt=", "decoding.prompt", "min_length 1"),
+    ],
+)
+def test_bad_value_is_refused_with_its_key_and_allowed_range(override, key, allowed):
+    with pytest.raises(SettingsError) as refused:
+        load_settings("tiny", overrides=[override])
+    assert key in str(refused.value) and allowed in str(refused.value)
+
+
+def test_unknown_key_wrong_type_and_unknown_profile_are_refused_by_name(tmp_path):
+    with pytest.raises(SettingsError, match=r"decoding\.top_kay: unknown setting"):
+        load_settings("tiny", overrides=["decoding.top_kay=3"])
+    with pytest.raises(SettingsError, match=r"decoding\.classifier_form"):
+        load_settings("tiny", overrides=["decoding.classifier_form=magic"])
+    with pytest.raises(SettingsError, match=r"decoding\.beam_size"):
+        load_settings("tiny", overrides=["decoding.beam_size=many"])
+    with pytest.raises(SettingsError, match="unknown profile 'huge'.*offline"):
+        load_settings("huge")
+    with pytest.raises(SettingsError, match="must look like"):
+        load_settings("tiny", overrides=["decoding.top_k"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("decoding: [unclosed\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_settings("tiny", broken)
+
+
+def test_flat_view_names_every_setting_for_mlflow():
+    flat = load_settings("tiny").flat()
+    assert flat["decoding.top_k"] == 16 and flat["models.language_model"] == "tiny:gpt2"
+    assert flat["profile"] == "tiny" and flat["serve.host"] == "127.0.0.1"
