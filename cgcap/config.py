@@ -78,11 +78,38 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_key_env: str = "CGCAP_API_KEY"
+    # Per-request option ceilings: tighter than DecodingSettings' own ranges because one
+    # request must not hold a replica for minutes (top_k x iterations x tokens x beams).
+    max_top_k: int = Field(2048, ge=1)
+    max_num_iterations: int = Field(20, ge=0)
+    max_tokens: int = Field(64, ge=1)
+    max_beam_size: int = Field(8, ge=1)
+    max_prompt_chars: int = Field(500, ge=1)
+    # @serve.batch in Encoder.embed_texts and Classifier.score; batching=False sends
+    # every call through alone (max_batch_size 1), for benchmarks.
+    batching: bool = True
+    max_batch_size: int = Field(16, ge=1, description="calls merged into one forward pass")
+    batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
+    max_classifiers_per_replica: int = Field(4, ge=1, description="multiplexed classifiers kept loaded")
 
 
 class TrackingSettings(_Section):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "cgcap"
+
+
+class EvaluationSettings(_Section):
+    """Dataset evaluation (jobs/evaluate.py): the actor pool and the metrics' own models."""
+
+    batch_size: int = Field(8, ge=1, le=4096, description="items per map_batches call and per predictions part file")
+    actors: int = Field(1, ge=1, le=1024, description="Captioner actors in the Ray Data pool")
+    cpus_per_actor: float = Field(1.0, ge=0.0, le=256.0)
+    gpus_per_actor: float = Field(0.0, ge=0.0, le=16.0, description="fractions share one GPU between actors")
+    bertscore_encoder: str | None = Field(
+        "minilm-l6", description="model spec or folder for BERTScore; null turns BERTScore off"
+    )
+    bertscore_layers: int | None = Field(None, ge=1, description="layer whose embeddings BERTScore compares; default the last")
+    audibility_threshold: float = Field(0.5, ge=0.0, le=1.0, description="judge probability counted as audible")
 
 
 class Settings(_Section):
@@ -92,6 +119,7 @@ class Settings(_Section):
     limits: LimitSettings = LimitSettings()
     serve: ServeSettings = ServeSettings()
     tracking: TrackingSettings = TrackingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     def flat(self) -> dict[str, Any]:
         """Every setting as ``section.key -> value``, for logging as MLflow params."""
