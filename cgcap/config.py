@@ -74,6 +74,15 @@ class LimitSettings(_Section):
     max_batch_texts: int = Field(4096, ge=1)
 
 
+class MediaSettings(_Section):
+    """How user media is read: video frames sampled and which video tracks guide the caption."""
+
+    video_frames: int = Field(8, ge=1, le=256, description="frames sampled evenly from a video for the image encoder")
+    video_mode: Literal["image", "audio", "both"] = Field(
+        "both", description="video guidance: frames (image), sound track (audio), or the mean of both scores"
+    )
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -117,6 +126,7 @@ class Settings(_Section):
     decoding: DecodingSettings = DecodingSettings()
     models: ModelSettings = ModelSettings()
     limits: LimitSettings = LimitSettings()
+    media: MediaSettings = MediaSettings()
     serve: ServeSettings = ServeSettings()
     tracking: TrackingSettings = TrackingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
