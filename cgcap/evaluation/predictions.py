@@ -1,0 +1,68 @@
+"""Predictions on disk, one JSONL part file per batch, so a killed job loses nothing.
+
+Each part file is written to a temporary name, flushed to disk and renamed: a
+part file is either whole or absent. A rerun reads the ids already written and
+captions only the rest, so nothing is captioned or written twice (issue 7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import BaseModel
+
+
+class Prediction(BaseModel):
+    id: str
+    caption: str | None = None  # None when the item failed
+    error: str | None = None  # why the item has no caption: missing or unreadable media, ...
+    modality: str | None = None
+    input_caption_similarity: float | None = None  # cos(input, caption): CLAP-S / CLIP-S per item
+    modality_score: float | None = None  # the decoder's own score of prompt + caption
+    classifier_score: float | None = None  # the guide classifier's P(wanted label)
+    seconds: float | None = None
+
+
+class PredictionStore:
+    """The ``predictions/`` folder of one evaluation's output folder."""
+
+    def __init__(self, output: str | Path):
+        self.folder = Path(output) / "predictions"
+
+    def part_files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob("part-*.jsonl"))
+
+    def read(self) -> list[Prediction]:
+        rows: list[Prediction] = []
+        for part in self.part_files():
+            for line in part.read_text().splitlines():
+                if line.strip():
+                    rows.append(Prediction.model_validate_json(line))
+        return rows
+
+    def done_ids(self) -> set[str]:
+        return {row.id for row in self.read()}
+
+    def write_batch(self, predictions: Iterable[Prediction]) -> Path | None:
+        """Write one batch as its own part file, atomically; returns its path (None if empty)."""
+        rows = list(predictions)
+        if not rows:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Named by its ids, so the same batch can never land under two names.
+        digest = hashlib.sha1("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()[:16]
+        target = self.folder / f"part-{digest}.jsonl"
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        with partial.open("w") as handle:
+            for row in rows:
+                handle.write(json.dumps(row.model_dump(), ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+        return target
