@@ -99,7 +99,6 @@ class ServeSettings(_Section):
     batching: bool = True
     max_batch_size: int = Field(16, ge=1, description="calls merged into one forward pass")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
-    max_classifiers_per_replica: int = Field(4, ge=1, description="multiplexed classifiers kept loaded")
 
 
 class TrackingSettings(_Section):
