@@ -1,0 +1,57 @@
+"""One caption request inside the decoder replica: remote scorers around the library's GuidedDecoder.
+
+Runs in a worker thread (the loop is synchronous torch code), so the remote scorers may
+block on their handles while the replica's event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from cgcap.models import LoadedModel
+from cgcap.serving.options import CaptionOptions, video_mode
+from cgcap.serving.remote import BatchTally, RemoteClassifier, RemoteEncoder
+from cgcap.serving.schemas import CaptionResponse
+
+
+def caption_with_remote_scorers(
+    lm: LoadedModel,
+    media: Any,
+    options: CaptionOptions,
+    encoder_handle: Any,
+    encoder_specs: dict[str, str],
+    classifier_handle: Any,
+    request_id: str,
+    filename: str | None = None,
+    on_token: Callable[..., None] | None = None,
+) -> CaptionResponse:
+    """The same loop as ``Captioner.caption``, with the Encoder and Classifier deployments as scorers."""
+    from cgcap.decoding import GuidedDecoder
+    from cgcap.encoders import input_scorer
+
+    started = time.perf_counter()
+    tally = BatchTally()
+    decoding = options.decoding
+    modality_scorer = None
+    if media is not None and decoding.lambda_modality > 0:
+        encoders = {modality: RemoteEncoder(encoder_handle, modality, spec, tally)
+                    for modality, spec in encoder_specs.items()}
+        modality_scorer = input_scorer(media, encoders, video_mode=video_mode(options))
+    # lambda_cls = 0 is plain ZeroCap: no classifier calls at all.
+    classifier_scorer = RemoteClassifier(classifier_handle, options.classifier, tally) if decoding.lambda_cls > 0 else None
+    scorers_ready = time.perf_counter()
+
+    result = GuidedDecoder(lm, decoding).caption(modality_scorer, classifier_scorer, on_token=on_token)
+
+    used_encoders = ({"audio", "image"} if media.modality == "video" else {media.modality}) if media is not None else set()
+    model_ids = {"language_model": lm.spec, "classifier": options.classifier,
+                 **{f"{m}_encoder": spec for m, spec in encoder_specs.items() if m in used_encoders}}
+    timings = {**result.timings, "scorer_setup": scorers_ready - started, "decoder_total": time.perf_counter() - started}
+    return CaptionResponse(
+        **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
+           "timings": timings, "model_ids": {**result.model_ids, **model_ids},
+           "settings": {**result.settings, **options.decoding.model_dump()}},
+        request_id=request_id,
+        batching=tally.summary(),
+    )

@@ -1,0 +1,104 @@
+"""Per-request options: the settings' ``decoding`` keys plus ``modality`` and ``classifier``.
+
+Checked in the ingress, before any model runs, so a bad option is a 422 naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cgcap.config import DecodingSettings, ServeSettings, Settings, SettingsError, with_decoding
+from cgcap.serving.errors import RequestRejected, invalid
+
+Modality = Literal["audio", "image", "video"]
+SERVICE_KEYS = ("modality", "classifier")
+
+
+class CaptionOptions(BaseModel):
+    """What the decoder deployment needs besides the media: validated, ready to use."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decoding: DecodingSettings  # the profile's decoding settings with the request's overrides applied
+    overrides: dict[str, Any]  # only the keys the request set, echoed back in the response
+    modality: Modality | None = None  # what the client says the file is; checked against the decoded file
+    classifier: str  # a model-store spec or MLflow model URI; the Serve multiplexed model id
+
+
+def _option_error(message: str, key: str | None) -> RequestRejected:
+    return invalid(message, field=f"options.{key}" if key else "options", code="invalid_option")
+
+
+def _ceilings(serve: ServeSettings) -> dict[str, int]:
+    return {"top_k": serve.max_top_k, "num_iterations": serve.max_num_iterations,
+            "max_tokens": serve.max_tokens, "beam_size": serve.max_beam_size}
+
+
+def classifier_allowed(spec: str, default: str) -> bool:
+    """Requests may name MLflow models and the store's named models, never a path on the server."""
+    from cgcap.models import known_models
+
+    if spec == default or spec.startswith("models:/"):
+        return True
+    name = spec.split("@", 1)[0] if spec.startswith("tiny:") else spec
+    return name in known_models() and (spec == name or spec[len(name) + 1:].isdigit())
+
+
+def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) -> CaptionOptions:
+    """Decode and check the ``options`` field; any problem raises a 422 that names the key."""
+    if raw is None or raw == "" or raw == b"":
+        data: Any = {}
+    elif isinstance(raw, dict):
+        data = raw
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _option_error(f"options must be a JSON object: {error}", None) from None
+    if not isinstance(data, dict):
+        raise _option_error(f"options must be a JSON object, got {type(data).__name__}", None)
+
+    decoding_keys = set(DecodingSettings.model_fields)
+    unknown = sorted(set(data) - decoding_keys - set(SERVICE_KEYS))
+    if unknown:
+        raise _option_error(
+            f"unknown option {unknown[0]!r}; options are the decoding settings "
+            f"({', '.join(sorted(decoding_keys))}) plus {', '.join(SERVICE_KEYS)}", unknown[0])
+
+    modality = data.get("modality")
+    if modality is not None and modality not in ("audio", "image", "video"):
+        raise _option_error(f"modality must be audio, image or video, got {modality!r}", "modality")
+
+    default_classifier = settings.models.classifier
+    classifier = data.get("classifier", default_classifier)
+    if not isinstance(classifier, str) or not classifier.strip():
+        raise _option_error(f"classifier must be a model id string, got {classifier!r}", "classifier")
+    classifier = classifier.strip()
+    if not classifier_allowed(classifier, default_classifier):
+        raise _option_error(
+            f"classifier {classifier!r} is not allowed: use an MLflow model URI (models:/NAME@ALIAS) "
+            "or a named model from GET /v1/models", "classifier")
+
+    overrides = {key: value for key, value in data.items() if key in decoding_keys}
+    for key, ceiling in _ceilings(settings.serve).items():
+        value = overrides.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
+            raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
+    prompt = overrides.get("prompt")
+    if isinstance(prompt, str) and len(prompt) > settings.serve.max_prompt_chars:
+        raise _option_error(f"prompt is {len(prompt)} characters; the limit is {settings.serve.max_prompt_chars}",
+                            "prompt")
+    try:
+        decoding = with_decoding(settings, **overrides).decoding
+    except SettingsError as error:
+        key = next((k for k in overrides if f"decoding.{k}:" in str(error)), None)
+        raise _option_error(str(error).replace("invalid settings: decoding.", "invalid option "), key) from None
+    return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier)
+
+
+def video_mode(options: CaptionOptions) -> str:
+    """For a video, ``modality`` picks the guiding track: audio, image (frames) or both."""
+    return options.modality if options.modality in ("audio", "image") else "both"

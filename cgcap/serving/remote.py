@@ -1,0 +1,86 @@
+"""Scorers that run in other Serve replicas, behind the decoder's ``CandidateScorer`` seam.
+
+The guided decoder's loop is synchronous torch code running in a worker thread of the
+decoder replica, so these block on ``handle.method.remote(...).result()``; that is
+allowed off the replica's event loop. Handles are duck-typed: nothing here imports Serve.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cgcap.serving.schemas import BatchingSeen
+
+
+@dataclass
+class Batched:
+    """A batched deployment method's answer to one call, with the size of the pass it shared."""
+
+    value: torch.Tensor
+    batch_size: int  # calls merged into that forward pass (1 = ran alone)
+
+
+class BatchTally:
+    """Batch sizes one request's remote calls saw, reported back in its response."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, method: str, batched: Batched) -> torch.Tensor:
+        with self._lock:
+            self._sizes.setdefault(method, []).append(batched.batch_size)
+        return batched.value
+
+    def summary(self) -> dict[str, BatchingSeen]:
+        with self._lock:
+            return {method: BatchingSeen(calls=len(sizes), max_batch=max(sizes), mean_batch=sum(sizes) / len(sizes))
+                    for method, sizes in self._sizes.items() if sizes}
+
+
+class RemoteEncoder:
+    """A ``ModalityEncoder`` whose model lives in the Encoder deployment."""
+
+    def __init__(self, handle: Any, modality: str, spec: str, tally: BatchTally):
+        self.handle = handle
+        self.modality = modality
+        self.spec = spec
+        self.tally = tally
+
+    def embed_input(self, media: Any) -> torch.Tensor:
+        return self.handle.embed_input.remote(self.modality, media).result()
+
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        return self.tally.record("embed_texts", self.handle.embed_texts.remote(self.modality, list(texts)).result())
+
+
+class RemoteClassifier:
+    """A ``CandidateScorer`` over the Classifier deployment; the model is picked by Serve multiplexing."""
+
+    def __init__(self, handle: Any, model_id: str, tally: BatchTally):
+        # Requests for one model id go to replicas that already hold it (Serve model multiplexing).
+        self.handle = handle.options(multiplexed_model_id=model_id)
+        self.spec = model_id
+        self.tally = tally
+
+    def score(self, texts: list[str]) -> torch.Tensor:
+        return self.tally.record("classifier", self.handle.score.remote(list(texts)).result())
+
+
+class BatchSizeLog:
+    """Per-replica histogram of batch sizes, exposed through /v1/health."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter] = {}
+
+    def add(self, method: str, size: int) -> None:
+        self.counts.setdefault(method, Counter())[size] += 1
+
+    def as_dict(self) -> dict[str, dict[int, int]]:
+        return {method: dict(sorted(counter.items())) for method, counter in self.counts.items()}
+
