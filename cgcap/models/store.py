@@ -59,7 +59,7 @@ def known_models() -> dict[str, ModelEntry]:
 
 def _ensure_registered() -> None:
     # Importing these modules registers their entries.
-    from cgcap.models import packaged, tiny  # noqa: F401
+    from cgcap.models import packaged, tiny, tiny_encoders  # noqa: F401
 
 
 def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedModel:
