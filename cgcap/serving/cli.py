@@ -1,0 +1,64 @@
+"""``cgcap serve``: local Ray, the Serve app on 127.0.0.1, the offline profile by default."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def start_local(profile: str | None = None, config: str | None = None, overrides: list[str] | None = None,
+                host: str | None = None, port: int | None = None, batching: bool | None = None,
+                num_cpus: float | None = None) -> Any:
+    """Start (or join) a local Ray, start Serve's HTTP proxy on host:port and deploy the app.
+
+    Returns the ingress handle. Ray Serve is imported here, never at module level, so the
+    library stays free of it (ARCHITECTURE.md).
+    """
+    import ray
+    from ray import serve
+
+    from cgcap.config import load_settings
+    from deployments.app import AppArgs, build_app
+
+    args = AppArgs(profile=profile or "offline", config=config, overrides=overrides or [], batching=batching)
+    serve_settings = load_settings(args.profile, args.config, args.overrides).serve
+    host = host or serve_settings.host
+    port = port or serve_settings.port
+    if not ray.is_initialized():
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+                                           "TOKENIZERS_PARALLELISM": "false"}})
+    serve.start(http_options={"host": host, "port": port})
+    handle = serve.run(build_app(args), name="cgcap", route_prefix="/")
+    logger.info("cgcap (%s profile) serving on http://%s:%d (docs at /docs)", args.profile, host, port)
+    return handle
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import time
+
+    from ray import serve
+
+    start_local(args.profile, args.config, args.overrides, args.host, args.port,
+                batching=False if args.no_batching else None)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+    return 0
+
+
+def register(subparsers) -> None:
+    from cgcap.cli import add_settings_arguments
+
+    parser = subparsers.add_parser("serve", help="serve captions over HTTP with Ray Serve (local Ray)")
+    add_settings_arguments(parser)
+    parser.add_argument("--host", default=None, help="address to bind (default serve.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default serve.port, 8000)")
+    parser.add_argument("--no-batching", action="store_true", help="switch off @serve.batch (for comparisons)")
+    parser.set_defaults(handler=_serve)
