@@ -25,6 +25,7 @@ class Prediction(BaseModel):
     modality_score: float | None = None  # the decoder's own score of prompt + caption
     classifier_score: float | None = None  # the guide classifier's P(wanted label)
     seconds: float | None = None
+    model_ids: str | None = None  # JSON of CaptionResult.model_ids: the exact models behind the caption
 
 
 class PredictionStore:

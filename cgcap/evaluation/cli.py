@@ -1,0 +1,80 @@
+"""Command line of ``jobs/evaluate.py`` (the ``ray job submit`` entrypoint)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from cgcap.cli import add_settings_arguments, settings_from_args
+from cgcap.data.datasets import READERS, DatasetError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobs/evaluate.py",
+        description="Caption a dataset with a Ray Data actor pool, score it, and log one MLflow run.",
+    )
+    parser.add_argument("--dataset", required=True, choices=sorted(READERS))
+    parser.add_argument("--data-root", required=True, help="the dataset's folder, in its published layout")
+    parser.add_argument("--split", default=None, help="e.g. test (AudioCaps), evaluation (Clotho), test (COCO Karpathy)")
+    parser.add_argument("--output", required=True, help="folder for predictions; rerun with the same folder to resume")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: settings / MLFLOW_TRACKING_URI)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    parser.add_argument("--ids", default=None, help="comma-separated item ids, or @FILE with one id per line")
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+                        help="one child run per value, e.g. decoding.lambda_cls=0,0.3,0.6,0.9")
+    parser.add_argument("--quiet", action="store_true", help="do not print each caption")
+    add_settings_arguments(parser)
+    return parser
+
+
+def _ids(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise DatasetError(f"--ids file {path} does not exist")
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pydantic import ValidationError
+
+    from cgcap.config import SettingsError
+    from cgcap.evaluation.run import EvaluationError, EvaluationRequest, run_evaluation
+    from cgcap.evaluation.sweep import run_sweep
+    from cgcap.models import ModelNotFoundError
+
+    try:
+        settings = settings_from_args(args)
+        if args.tracking_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
+        request = EvaluationRequest(
+            dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
+            limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
+        )
+        if args.sweep:
+            parent_id, outcomes = run_sweep(request, settings, args.sweep)
+            print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
+            return 0
+        outcome = run_evaluation(request, settings)
+    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError) as error:
+        print(f"evaluate: error: {error}", file=sys.stderr)
+        return 2
+    print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")
+    for name, value in sorted(outcome.metrics.items()):
+        print(f"  {name:28} {value:.4f}")
+    for name, reason in sorted(outcome.unavailable.items()):
+        print(f"  {name:28} unavailable: {reason}")
+    for name, value in outcome.counts.items():
+        print(f"  {name:28} {value}")
+    return 0

@@ -1,0 +1,116 @@
+"""One MLflow run per evaluation: every setting and model id as params, the metrics,
+predictions and per-item scores as artifacts, plus a plot.
+
+The run id is kept in the output folder, so rerunning a finished or interrupted
+evaluation logs into the same run instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+from cgcap.config import Settings
+from cgcap.data.datasets import DatasetManifest
+from cgcap.evaluation.predictions import Prediction
+from cgcap.metrics.report import MetricReport
+
+RUN_MARKER = "mlflow_run.json"
+MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
+
+
+def manifest_digest(manifest: DatasetManifest) -> str:
+    """Identifies the data evaluated: ids and references, in order (lm-evaluation-harness style)."""
+    text = json.dumps([[item.id, item.references] for item in manifest.items], ensure_ascii=False)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def run_params(request, settings: Settings, manifest: DatasetManifest, predictions: dict[str, Prediction]) -> dict:
+    params = {key: "null" if value is None else str(value) for key, value in settings.flat().items()}
+    params.update({
+        "data.dataset": manifest.dataset,
+        "data.split": manifest.split,
+        "data.root": manifest.root,
+        "data.items": str(len(manifest.items)),
+        "data.limit": str(request.limit),
+        "data.ids": ",".join(request.ids) if request.ids else "all",
+        "data.manifest_sha1": manifest_digest(manifest),
+    })
+    # The models each actor actually loaded (e.g. which registered version an alias pointed at).
+    model_ids = next((json.loads(row.model_ids) for row in predictions.values() if row.model_ids), {})
+    for role, model_id in sorted(model_ids.items()):
+        params[f"model_id.{role}"] = "null" if model_id is None else str(model_id)
+    return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
+
+
+def write_reports(
+    folder: Path, manifest: DatasetManifest, predictions: dict[str, Prediction], report: MetricReport, counts: dict
+) -> list[Path]:
+    """predictions.jsonl, per_item_scores.csv, metrics.json and the plot, in manifest order."""
+    from cgcap.evaluation.plots import plot_per_item_scores
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ordered = [predictions[item.id] for item in manifest.items if item.id in predictions]
+    predictions_path = folder / "predictions.jsonl"
+    predictions_path.write_text("".join(row.model_dump_json() + "\n" for row in ordered))
+
+    metric_names = sorted({name for values in report.per_item.values() for name in values})
+    scores_path = folder / "per_item_scores.csv"
+    references = {item.id: item.references for item in manifest.items}
+    with scores_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "caption", "error", "classifier_score", "references", *metric_names])
+        for row in ordered:
+            values = report.per_item.get(row.id, {})
+            writer.writerow([row.id, row.caption or "", row.error or "", row.classifier_score,
+                             " | ".join(references.get(row.id, [])), *[values.get(name, "") for name in metric_names]])
+
+    metrics_path = folder / "metrics.json"
+    metrics_path.write_text(json.dumps({"metrics": report.corpus, "unavailable": report.unavailable,
+                                        "counts": counts}, indent=2))
+    plot_path = plot_per_item_scores(report, predictions, folder / "per_item_scores.png")
+    return [predictions_path, scores_path, metrics_path] + ([plot_path] if plot_path else [])
+
+
+def _previous_run_id(output: Path) -> str | None:
+    import mlflow
+
+    marker = output / RUN_MARKER
+    if not marker.is_file():
+        return None
+    run_id = json.loads(marker.read_text()).get("run_id")
+    try:
+        mlflow.get_run(run_id)
+    except Exception:  # the marker points at another tracking store: start afresh
+        return None
+    return run_id
+
+
+def record_run(request, settings: Settings, manifest, predictions, report: MetricReport, counts: dict,
+               output: Path) -> str:
+    import mlflow
+
+    from cgcap import tracking
+
+    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    files = write_reports(output / "report", manifest, predictions, report, counts)
+    metrics = dict(report.corpus)
+    metrics.update({key: float(value) for key, value in counts.items()})
+    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
+    if seconds:
+        metrics["seconds_per_item"] = sum(seconds) / len(seconds)
+    tags = {"cgcap.kind": "evaluation", "cgcap.dataset": manifest.dataset, "cgcap.output": str(output.resolve())}
+    # Unavailable metrics are tagged with the reason rather than logged as 0.
+    tags.update({f"unavailable.{name}": reason[:5000] for name, reason in report.unavailable.items()})
+    run_name = request.run_name or f"{manifest.dataset}-{manifest.split}"
+    with mlflow.start_run(run_id=_previous_run_id(output), run_name=run_name, parent_run_id=request.parent_run_id,
+                          nested=request.parent_run_id is not None, tags=tags) as run:
+        mlflow.log_params(run_params(request, settings, manifest, predictions))
+        mlflow.log_metrics(metrics)
+        for path in files:
+            mlflow.log_artifact(str(path))
+        run_id = run.info.run_id
+    (output / RUN_MARKER).write_text(json.dumps({"run_id": run_id}))
+    return run_id

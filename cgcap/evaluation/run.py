@@ -1,0 +1,149 @@
+"""One evaluation: manifest -> Ray Data actor pool -> prediction parts -> metrics -> one MLflow run.
+
+Architecture (ARCHITECTURE.md, "One evaluation job"): the manifest becomes a
+``ray.data.Dataset``; ``map_batches`` runs ``CaptioningActor`` over an actor pool;
+the driver writes each batch it receives as its own part file, so the output folder
+needs no storage shared with the workers, and a rerun skips ids already written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from cgcap.config import Settings, SettingsError
+from cgcap.data.datasets import DatasetManifest, read_dataset
+from cgcap.evaluation.predictions import Prediction, PredictionStore
+
+log = logging.getLogger(__name__)
+
+
+class EvaluationError(ValueError):
+    """The evaluation cannot start as asked; the message says why."""
+
+
+class EvaluationRequest(BaseModel):
+    """The job's arguments (pydantic at the boundary), everything but the settings."""
+
+    dataset: str
+    data_root: str
+    split: str | None = None
+    output: str
+    limit: int | None = Field(None, ge=1)
+    ids: list[str] | None = None
+    run_name: str | None = None
+    parent_run_id: str | None = None  # set by sweeps: this run is a child
+    echo: bool = True  # print each caption as it lands
+
+
+class EvaluationOutcome(BaseModel):
+    run_id: str
+    output: str
+    metrics: dict[str, float]
+    unavailable: dict[str, str]
+    counts: dict[str, int]
+
+
+def check_judge(settings: Settings) -> None:
+    judge = settings.models.judge_classifier
+    if judge is not None and judge == settings.models.classifier:
+        raise SettingsError(
+            f"models.judge_classifier must differ from models.classifier ({judge!r}): "
+            "a guide judging its own captions measures nothing"
+        )
+
+
+def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
+    """Refuse to resume into a folder whose predictions came from other settings or data."""
+    identity = {"dataset": manifest.dataset, "split": manifest.split, "settings": settings.model_dump(mode="json")}
+    path = output / "evaluation.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != identity:
+            old = _flatten(previous)
+            new = _flatten(identity)
+            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
+            raise EvaluationError(
+                f"output folder {output} holds predictions made with other settings or data ({shown}); "
+                "use a new --output to evaluate these settings"
+            )
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identity, indent=2))
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def caption_with_ray(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True) -> int:
+    """Caption ``items`` (id, media_path) over an actor pool; write each batch as it arrives."""
+    import ray
+
+    from cgcap.evaluation.actor import CaptioningActor
+
+    if not ray.is_initialized():
+        # Inside `ray job submit` this joins the cluster; alone it starts a local Ray.
+        ray.init(log_to_driver=True)
+    pool = settings.evaluation
+    dataset = ray.data.from_items(items)
+    captions = dataset.map_batches(
+        CaptioningActor,
+        fn_constructor_kwargs={"settings_data": settings.model_dump(mode="json")},
+        batch_size=pool.batch_size,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=pool.actors),
+        num_cpus=pool.cpus_per_actor,
+        num_gpus=pool.gpus_per_actor or None,
+    )
+    written = 0
+    for batch in captions.iter_batches(batch_size=None, batch_format="pandas"):
+        batch = batch.astype(object).where(batch.notna(), None)  # pandas NaN back to None
+        rows = [Prediction.model_validate(record) for record in batch.to_dict("records")]
+        store.write_batch(rows)
+        written += len(rows)
+        log.info("captioned %d/%d", written, len(items))
+        if echo:
+            for row in rows:
+                print(f"{row.id}\t{row.caption if row.caption is not None else 'ERROR ' + str(row.error)}", flush=True)
+    return written
+
+
+def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
+    from cgcap.evaluation.recording import record_run
+    from cgcap.evaluation.scoring import score_predictions
+
+    check_judge(settings)
+    manifest = read_dataset(request.dataset, request.data_root, request.split).select(request.ids, request.limit)
+    output = Path(request.output)
+    _check_output(output, settings, manifest)
+    store = PredictionStore(output)
+    done = store.done_ids()
+    missing = [item for item in manifest.items if item.missing and item.id not in done]
+    if missing:
+        for item in missing:
+            log.warning("missing media file for %s: %s", item.id, item.media_path)
+        store.write_batch(Prediction(id=item.id, error=f"missing media file: {item.media_path}") for item in missing)
+    pending = [{"id": item.id, "media_path": item.media_path}
+               for item in manifest.items if not item.missing and item.id not in done]
+    log.info("%s/%s: %d items, %d already done, %d missing, %d to caption", manifest.dataset, manifest.split,
+             len(manifest.items), len(done & {i.id for i in manifest.items}), len(missing), len(pending))
+    if pending:
+        caption_with_ray(pending, settings, store, echo=request.echo)
+
+    wanted = {item.id for item in manifest.items}
+    predictions = {row.id: row for row in store.read() if row.id in wanted}
+    report, counts = score_predictions(manifest, predictions, settings)
+    run_id = record_run(request, settings, manifest, predictions, report, counts, output)
+    return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
+                             unavailable=report.unavailable, counts=counts)

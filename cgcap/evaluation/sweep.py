@@ -1,0 +1,79 @@
+"""Sweeps: one child evaluation per value of one setting, under a parent MLflow run
+that holds a plot of every metric against the swept value.
+
+Each child has its own output folder (``OUTPUT/KEY=VALUE``), so a killed sweep
+resumes child by child, batch by batch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from cgcap.config import Settings, SettingsError, _merge, build_settings, parse_override
+from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, run_evaluation
+
+PARENT_MARKER = "mlflow_parent_run.json"
+
+
+def parse_sweep(text: str) -> tuple[str, list[str]]:
+    """``decoding.lambda_cls=0,0.3,0.6`` -> ``("decoding.lambda_cls", ["0", "0.3", "0.6"])``."""
+    key, sep, raw = text.partition("=")
+    values = [value.strip() for value in raw.split(",") if value.strip()]
+    if not sep or not key.strip() or "." not in key:
+        raise SettingsError(f"sweep {text!r} must look like section.key=value1,value2,...")
+    if len(values) < 2:
+        raise SettingsError(f"sweep {text!r} needs at least two values")
+    return key.strip(), values
+
+
+def settings_with(settings: Settings, key: str, value: str) -> Settings:
+    """``settings`` with one override applied and validated, as ``--set`` would."""
+    return build_settings(_merge(settings.model_dump(), parse_override(f"{key}={value}")))
+
+
+def _plot_value(value: str) -> float | str:
+    parsed = yaml.safe_load(value)
+    return float(parsed) if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else value
+
+
+def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
+    import mlflow
+
+    from cgcap import tracking
+    from cgcap.evaluation.plots import plot_sweep
+
+    key, values = parse_sweep(sweep)
+    variants = [settings_with(settings, key, value) for value in values]  # refuse bad values before any work
+    output = Path(request.output)
+    output.mkdir(parents=True, exist_ok=True)
+    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    marker = output / PARENT_MARKER
+    parent_id = json.loads(marker.read_text())["run_id"] if marker.is_file() else None
+    with mlflow.start_run(run_id=parent_id, run_name=request.run_name or f"sweep {key}",
+                          tags={"cgcap.kind": "sweep", "cgcap.sweep.key": key}) as parent:
+        parent_id = parent.info.run_id
+        marker.write_text(json.dumps({"run_id": parent_id}))
+        params = {k: "null" if v is None else str(v)[:6000] for k, v in settings.flat().items() if k != key}
+        params.update({"sweep.key": key, "sweep.values": ",".join(values)})
+        mlflow.log_params(params)
+    outcomes = []
+    for value, variant in zip(values, variants):
+        child = request.model_copy(update={
+            "output": str(output / f"{key}={value}"),
+            "parent_run_id": parent_id,
+            "run_name": f"{key}={value}",
+        })
+        outcomes.append(run_evaluation(child, variant))
+    metrics = [dict(outcome.metrics) for outcome in outcomes]
+    with mlflow.start_run(run_id=parent_id):
+        plot = plot_sweep(key, [_plot_value(v) for v in values], metrics, output / "sweep.png")
+        if plot is not None:
+            mlflow.log_artifact(str(plot))
+        table = output / "sweep.json"
+        table.write_text(json.dumps([{"value": v, "run_id": o.run_id, "metrics": o.metrics}
+                                     for v, o in zip(values, outcomes)], indent=2))
+        mlflow.log_artifact(str(table))
+    return parent_id, outcomes
