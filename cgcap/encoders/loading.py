@@ -1,0 +1,28 @@
+"""``load_encoder(spec)``: a model-store spec to a ready ``ModalityEncoder``."""
+
+from __future__ import annotations
+
+from cgcap.encoders.audio import ClapAudioEncoder
+from cgcap.encoders.base import ModalityEncoder
+from cgcap.encoders.image import OpenClipImageEncoder
+from cgcap.models import ModelNotFoundError, load, resolve_device
+
+# The store's model kinds that are encoders, and the class that wraps each.
+ENCODER_KINDS = {"clap": ClapAudioEncoder, "clip": OpenClipImageEncoder}
+
+
+def load_encoder(spec: str, device: str = "cpu") -> ModalityEncoder:
+    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG`` ..."""
+    device = resolve_device(device)
+    if isinstance(spec, str) and spec.strip().startswith("open_clip:"):
+        from cgcap.models.tiny_encoders import register_open_clip_configs
+
+        register_open_clip_configs()  # so this project's architectures load from checkpoints too
+    loaded = load(spec, device="cpu")
+    wrapper = ENCODER_KINDS.get(loaded.kind)
+    if wrapper is None:
+        raise ModelNotFoundError(
+            f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
+            "give a CLAP model for audio or an open_clip model for images"
+        )
+    return wrapper(loaded, device=device)
