@@ -60,6 +60,7 @@ def known_models() -> dict[str, ModelEntry]:
 def _ensure_registered() -> None:
     # Importing these modules registers their entries.
     from cgcap.models import packaged, tiny, tiny_encoders  # noqa: F401
+    from cgcap.classifier import offline  # noqa: F401  (minilm-l6-audibility)
 
 
 def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedModel:
