@@ -41,7 +41,8 @@ def decode_image(data: bytes, fmt: str, limits: LimitSettings, filename: str | N
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]])
     except Image.DecompressionBombError as error:
-        raise MediaTooLarge(f"{name} has too many pixels: {error}") from None
+        # PIL refuses past twice its own threshold while reading the header.
+        raise MediaTooLarge(f"{name} has too many pixels ({error}); the limit is {limits.max_image_pixels:,}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise CorruptMedia(f"{name} is not a readable {fmt} image: {error}") from None
     if image.format != PIL_FORMATS[fmt]:
