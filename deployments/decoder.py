@@ -13,7 +13,8 @@ from typing import Any, AsyncIterator
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from cgcap.config import Settings
+from cgcap.config import Settings, SettingsError
+from cgcap.serving.errors import invalid
 from cgcap.serving.captioning import caption_with_remote_scorers
 from cgcap.serving.options import CaptionOptions
 from cgcap.serving.schemas import CaptionResponse, DeploymentStats, TokenEvent
@@ -31,8 +32,11 @@ class GuidedDecoder:
         self.encoder_specs = {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}
 
     def _run(self, media: Any, options: CaptionOptions, filename: str | None, request_id: str, on_token=None):
-        return caption_with_remote_scorers(self.lm, media, options, self.encoder, self.encoder_specs,
-                                           self.classifier, request_id, filename, on_token)
+        try:
+            return caption_with_remote_scorers(self.lm, media, options, self.encoder, self.encoder_specs,
+                                               self.classifier, request_id, filename, on_token)
+        except SettingsError as error:  # e.g. top_k larger than this LM's vocabulary: the request's fault
+            raise invalid(str(error), field="options", code="invalid_option") from None
 
     async def caption(self, media: Any, options: CaptionOptions, filename: str | None,
                       request_id: str) -> CaptionResponse:
@@ -44,8 +48,9 @@ class GuidedDecoder:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
 
-        def on_token(step: int, text: str) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ("token", TokenEvent(step=step, text=text).model_dump()))
+        def on_token(step: int, texts: list[str]) -> None:
+            event = TokenEvent(step=step, text=texts[0], beams=list(texts)).model_dump()
+            loop.call_soon_threadsafe(events.put_nowait, ("token", event))
 
         job = asyncio.ensure_future(asyncio.to_thread(self._run, media, options, filename, request_id, on_token))
         while not (job.done() and events.empty()):

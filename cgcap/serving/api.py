@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cgcap.config import Settings
 from cgcap.serving.errors import ErrorDetail, ErrorResponse, RequestRejected, from_media_error, invalid, unauthorized
-from cgcap.serving.options import CaptionOptions, parse_options
+from cgcap.serving.options import CaptionOptions, parse_options, video_mode
 from cgcap.serving.schemas import CaptionRequest, CaptionResponse, HealthResponse, ModelsResponse
 from cgcap.serving.uploads import read_upload
 
@@ -100,9 +100,16 @@ async def _decode(upload_content: bytes, filename: str | None, settings: Setting
 
 
 def _check_modality(media: Any, options: CaptionOptions) -> None:
+    from cgcap.data.media import MediaError
+    from cgcap.encoders import guiding_modalities
+
     if options.modality and media.modality != "video" and media.modality != options.modality:
         raise invalid(f"options.modality is {options.modality!r} but the file is {media.modality}",
                       field="options.modality", code="modality_mismatch")
+    try:
+        guiding_modalities(media, video_mode(options))  # e.g. a silent video asked to be guided by its sound
+    except MediaError as error:
+        raise from_media_error(error) from None
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -51,7 +51,7 @@ def caption_with_remote_scorers(
     return CaptionResponse(
         **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
            "timings": timings, "model_ids": {**result.model_ids, **model_ids},
-           "settings": {**result.settings, **options.decoding.model_dump()}},
+           "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides}},
         request_id=request_id,
         batching=tally.summary(),
     )

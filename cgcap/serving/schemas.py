@@ -39,7 +39,8 @@ class TokenEvent(BaseModel):
     """One server-sent ``token`` event while streaming."""
 
     step: int
-    text: str  # the best beam's caption so far
+    text: str  # the first beam's text so far
+    beams: list[str]  # every beam's text so far
 
 
 class DeploymentStats(BaseModel):
