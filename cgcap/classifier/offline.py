@@ -1,0 +1,120 @@
+"""``minilm-l6-audibility``: an audibility classifier the offline profile can use on a fresh machine.
+
+No package ships a trained audibility classifier, so on first load this fine-tunes the
+packaged ``minilm-l6`` for about two minutes on the audibility sentences (found at
+``$CGCAP_AUDIBILITY_DATA`` or ``../shared/data/audibility`` beside the repository or the
+working folder) and caches the result as safetensors under the model cache, like the
+SmolLM2 conversion in ``cgcap/models/packaged.py``: one process at a time, atomic rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+
+log = logging.getLogger(__name__)
+
+SPEC = "minilm-l6-audibility"
+DATA_ENV = "CGCAP_AUDIBILITY_DATA"
+# Sentence files: the names here, then the published repository's names.
+POSITIVE_NAMES = ("audible.txt",)
+NEGATIVE_NAMES = ("not_audible.txt", "notAudible.txt")
+FIRST_LOAD_SECONDS = 100.0  # training time box; evaluation and saving add ~15 s on 2 cores
+PREFIX = ""  # no prefix: measured no better on the reference test split (see the classifier report)
+
+_WHERE = (
+    f"put audible.txt and not_audible.txt (one sentence a line) in a folder and set {DATA_ENV} to it, or place them "
+    "in ../shared/data/audibility beside the repository. The public set is in the repository "
+    "arielshaulov/zero-shot-audio-captioning, folder audibility-dataset/ (audible.txt, notAudible.txt): "
+    "git clone https://github.com/arielshaulov/zero-shot-audio-captioning && "
+    f"export {DATA_ENV}=$PWD/zero-shot-audio-captioning/audibility-dataset"
+)
+
+
+def cached_folder() -> Path:
+    return cache_dir() / "models" / SPEC
+
+
+def _is_cached() -> bool:
+    return (cached_folder() / "model.safetensors").is_file()
+
+
+def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / name for name in names if (folder / name).is_file()), None)
+
+
+def find_audibility_data() -> tuple[Path, Path] | None:
+    """(positives, negatives) from the environment, beside the repository, or beside the working folder."""
+    repository = Path(__file__).resolve().parents[2]
+    candidates = [Path(os.environ[DATA_ENV]).expanduser()] if os.environ.get(DATA_ENV) else []
+    candidates += [repository.parent / "shared" / "data" / "audibility", Path.cwd().parent / "shared" / "data" / "audibility"]
+    for folder in candidates:
+        positives, negatives = _first_file(folder, POSITIVE_NAMES), _first_file(folder, NEGATIVE_NAMES)
+        if positives and negatives:
+            return positives, negatives
+    return None
+
+
+def _why_not_available() -> str | None:
+    if _is_cached():
+        return None
+    from cgcap.models.packaged import _minilm_missing
+
+    if (reason := _minilm_missing()) is not None:
+        return f"not trained yet, and its base minilm-l6 is missing: {reason}"
+    if find_audibility_data() is None:
+        return "not trained yet, and no audibility sentences were found to train it on: " + _WHERE
+    return None
+
+
+def trained_folder() -> Path:
+    """The cached classifier, trained on first use."""
+    from filelock import FileLock
+
+    target = cached_folder()
+    if _is_cached():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not _is_cached():
+            _train_into(target)
+    return target
+
+
+def _train_into(target: Path) -> None:
+    from cgcap.classifier.data import load_dataset
+    from cgcap.classifier.training import TrainingSettings, train_classifier
+
+    found = find_audibility_data()
+    if found is None:
+        raise ModelNotFoundError(f"{SPEC} is not trained yet and no audibility sentences were found: " + _WHERE)
+    log.info("training %s once on %s and %s (about 2 minutes), cached in %s", SPEC, *found, target)
+    dataset = load_dataset(*found)
+    settings = TrainingSettings(base="minilm-l6", prefix=PREFIX, epochs=1, learning_rate=1e-4,
+                                max_seconds=FIRST_LOAD_SECONDS, device="cpu")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    trained = train_classifier(dataset, settings, partial)
+    log.info("%s: test accuracy %.4f, ROC-AUC %.4f after %.0f s of training",
+             SPEC, trained.test.accuracy, trained.test.roc_auc, trained.train_seconds)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def _load(spec: str, seed: int) -> LoadedModel:
+    from cgcap.models.hf import load_pretrained
+
+    loaded = load_pretrained(str(trained_folder()), "sequence-classifier")
+    loaded.spec = spec
+    return loaded
+
+
+register(ModelEntry(
+    SPEC, "sequence-classifier",
+    "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
+    _load, _why_not_available,
+))
