@@ -19,6 +19,7 @@ class Beam(BaseModel):
 class CaptionResult(BaseModel):
     input: str | None = None  # file name or id; None in text-only mode
     modality: str | None = None  # audio, image, video or None (text-only)
+    prompt: str | None = None  # the text the caption continues; caption and beam texts start with it
     caption: str
     beams: list[Beam]
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage

@@ -1,0 +1,177 @@
+"""The guided decoder: ALGORITHM.md's loop, with its exact speed-ups.
+
+Read it beside the pseudo-code in ALGORITHM.md. The speed-ups: the context cache runs
+along (extended by one token per step instead of recomputed), Δ stays on the LM's
+device, all beams' candidates go to a scorer in one call, and each distinct candidate
+text is scored once per caption (``CachedScorer``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from cgcap.config import DecodingSettings, SettingsError
+from cgcap.decoding.beam_search import BeamSearch
+from cgcap.decoding.context_cache import ContextCache, KeyValue
+from cgcap.decoding.guidance import Guidance, wanted_probability
+from cgcap.decoding.logit_rules import apply_logit_rules, fuse
+from cgcap.decoding.result import Beam, CaptionResult
+from cgcap.decoding.score_cache import CachedScorer
+from cgcap.decoding.scoring import CandidateScorer
+from cgcap.decoding.vocabulary import vocabulary_of
+from cgcap.models import LoadedModel
+
+# on_token(step, texts): the text of every beam after each token, e.g. for progress output.
+TokenCallback = Callable[[int, list[str]], None]
+
+
+class ContextCacheOptimizer:
+    """Nudges the context cache by Δ so the next token better satisfies the guidance loss."""
+
+    def __init__(self, model, settings: DecodingSettings):
+        self.model = model
+        self.settings = settings
+
+    def shift(
+        self,
+        context: ContextCache,
+        last: torch.Tensor,  # [beams, 1]
+        log_q: torch.Tensor,  # [beams, vocab]
+        loss_of: Callable[[torch.Tensor], torch.Tensor],  # log p -> scalar loss
+    ) -> list[KeyValue]:
+        s = self.settings
+        delta = context.zeros_like()  # per layer K and V, per beam, on the LM's device
+        flat = [tensor for pair in delta for tensor in pair]
+        for _ in range(s.num_iterations):
+            logits = self.model(last, cache=context.shifted(delta), use_cache=True).logits[:, -1].float()
+            loss = loss_of(torch.log_softmax(logits, dim=-1))
+            gradients = torch.autograd.grad(loss, flat, allow_unused=True)
+            with torch.no_grad():
+                for tensor, gradient in zip(flat, gradients):
+                    if gradient is None:
+                        continue
+                    # Normalised per beam and per tensor (ZeroCap): Δ -= step · g / (‖g‖ + 1e-15) ** factor.
+                    norm = gradient.flatten(1).norm(dim=1).view(-1, *[1] * (gradient.dim() - 1))
+                    tensor -= s.step_size * gradient / (norm + 1e-15) ** s.grad_norm_factor
+        return [(k.detach(), v.detach()) for k, v in delta]
+
+
+class GuidedDecoder:
+    """A frozen causal LM writing one caption, steered by a modality scorer and a classifier scorer."""
+
+    def __init__(self, lm: LoadedModel, settings: DecodingSettings):
+        if lm.kind != "causal-lm":
+            raise SettingsError(f"model {lm.spec!r} is a {lm.kind}, not a causal language model")
+        if not isinstance(settings, DecodingSettings):
+            settings = DecodingSettings.model_validate(settings)
+        self.lm = lm
+        self.model = lm.model
+        self.settings = settings
+        self.vocabulary = vocabulary_of(lm)
+        if settings.top_k > self.vocabulary.size:
+            raise SettingsError(
+                f"decoding.top_k = {settings.top_k} is larger than the vocabulary of {lm.spec!r} "
+                f"({self.vocabulary.size} tokens)"
+            )
+        if settings.beam_size > self.vocabulary.size:
+            raise SettingsError(f"decoding.beam_size = {settings.beam_size} is larger than the vocabulary")
+        self.prompt_ids = self.vocabulary.prompt_ids(settings.prompt)
+        self.end_token_id = self.vocabulary.end_token_id(settings.end_token)
+        forbidden = self.vocabulary.forbidden_ids
+        self.forbidden_ids = forbidden[forbidden != self.end_token_id]  # a caption must be able to end
+        # Frozen: gradients flow to Δ only.
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.device = next(self.model.parameters()).device
+        self.optimizer = ContextCacheOptimizer(self.model, settings)
+
+    def caption(
+        self,
+        modality_scorer: CandidateScorer | None,
+        classifier_scorer: CandidateScorer | None,
+        on_token: TokenCallback | None = None,
+    ) -> CaptionResult:
+        started = time.perf_counter()
+        modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
+        classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
+        guidance = Guidance(self.settings, self.vocabulary.pieces, modality, classifier)
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.settings.seed)
+            beams = self._decode(guidance, on_token)
+        seconds = time.perf_counter() - started
+        result = self._result(beams, modality, classifier)
+        steps = beams.generated.shape[1]
+        scoring = sum(c.seconds for c in (modality, classifier) if c is not None)
+        result.timings = {"decode": seconds, "scoring": scoring, "seconds_per_token": seconds / steps,
+                          "tokens": float(steps)}
+        return result
+
+    def _forward(self, last: torch.Tensor, cache) -> tuple[torch.Tensor, object]:
+        with torch.no_grad():
+            output = self.model(last, cache=cache, use_cache=True)
+        return output.logits[:, -1].float(), output.cache
+
+    def _decode(self, guidance: Guidance, on_token: TokenCallback | None) -> BeamSearch:
+        s, config = self.settings, self.model.config
+        tokens = torch.tensor([self.prompt_ids], device=self.device)  # [beams, length], start token first
+        beams = BeamSearch(s.beam_size, self.end_token_id)
+        with torch.no_grad():
+            prefix = self.model(tokens[:, :-1], use_cache=True).cache
+        context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
+        for step in range(s.max_tokens):
+            last = tokens[:, -1:]
+            # q from the running cache; the same pass extends the cache by the last token.
+            q_logits, extended = self._forward(last, context.shifted())
+            log_q = torch.log_softmax(q_logits, dim=-1)
+            active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
+
+            if guidance.steers and s.num_iterations > 0 and active.any():
+                prefixes = [self.vocabulary.text(row[1:]) for row in tokens.tolist()]
+                delta = self.optimizer.shift(
+                    context, last, log_q, lambda log_p: guidance.loss(log_p, log_q, prefixes, active)
+                )
+                logits, _ = self._forward(last, context.shifted(delta))
+            else:
+                logits = q_logits.clone()
+
+            logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids)
+            source, next_tokens = beams.advance(fuse(logits, log_q, s.fusion))
+            source, next_tokens = source.to(self.device), next_tokens.to(self.device)
+            context = ContextCache.from_past(extended, config).select_beams(source)
+            tokens = torch.cat([tokens.index_select(0, source), next_tokens[:, None]], dim=1)
+            if on_token is not None:
+                on_token(step, [self.vocabulary.text(row[1:]) for row in tokens.tolist()])
+            if beams.done:
+                break
+        return beams
+
+    def _result(self, beams: BeamSearch, modality: CachedScorer | None, classifier: CachedScorer | None) -> CaptionResult:
+        prompt = self.prompt_ids[1:]
+        texts, found = [], []
+        for ids, lm_score, finished in beams.captions():
+            texts.append(self.vocabulary.text(prompt + ids))
+            found.append(Beam(text=texts[-1], tokens=ids, lm_score=lm_score, finished=finished))
+        # The final texts were candidates at the last step, so these are mostly cache hits.
+        if modality is not None:
+            for beam, score in zip(found, modality.score(texts).tolist()):
+                beam.modality_score = score
+        if classifier is not None:
+            for beam, score in zip(found, wanted_probability(classifier, texts, self.settings.wanted_label).tolist()):
+                beam.classifier_score = score
+        # ZeroCap's pick: the finished beam with the best modality score (text-only: best LM score).
+        def rank(beam: Beam) -> tuple[bool, float]:
+            best = beam.modality_score if beam.modality_score is not None else beam.lm_score
+            return beam.finished, best
+
+        found.sort(key=rank, reverse=True)
+        return CaptionResult(
+            prompt=self.settings.prompt,
+            caption=found[0].text,
+            beams=found,
+            model_ids={"language_model": self.lm.spec},
+            settings={"decoding": self.settings.model_dump()},
+        )
