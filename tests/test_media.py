@@ -317,3 +317,16 @@ def test_truncated_video_is_refused_with_422(fmt, codec):
     error = refusal(data[: len(data) // 2], filename=f"cut.{fmt}")
 
     assert isinstance(error, CorruptMedia) and error.status_code == 422
+
+
+def test_the_bundled_samples_decode_as_audio_image_and_video():
+    from importlib.resources import files
+
+    samples = files("cgcap") / "samples"
+    expected = {"bell.flac": "audio", "chelsea.jpg": "image", "cat_bell.mp4": "video"}
+
+    for name, modality in expected.items():
+        data = (samples / name).read_bytes()
+        media = decode_media(data, LIMITS, name)
+        assert media.modality == modality and len(data) < 150_000
+    assert decode_media((samples / "cat_bell.mp4").read_bytes(), LIMITS).audio is not None
