@@ -1,0 +1,119 @@
+"""The evaluation job: per-batch prediction parts, resume, MLflow runs, compare, sweeps, the RayJob."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from cgcap.config import SettingsError, load_settings
+from cgcap.evaluation.cli import build_parser
+from cgcap.evaluation.cli import main as evaluate
+from cgcap.evaluation.predictions import Prediction, PredictionStore
+from cgcap.evaluation.sweep import parse_sweep, settings_with
+from test_datasets import make_clotho
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_batch_lands_as_one_whole_part_file_and_rewriting_it_duplicates_nothing(tmp_path):
+    store = PredictionStore(tmp_path)
+    batch = [Prediction(id="a", caption="a dog"), Prediction(id="b", error="unreadable media: empty")]
+    first = store.write_batch(batch)
+    second = store.write_batch(reversed(batch))  # same ids, any order: same part name
+    assert first == second and store.part_files() == [first]
+    assert list(store.folder.iterdir()) == [first]  # no temporary file left behind
+    store.write_batch([Prediction(id="c", caption="rain")])
+    assert store.done_ids() == {"a", "b", "c"}
+    assert sorted(row.id for row in store.read()) == ["a", "b", "c"]
+
+
+def test_missing_media_is_reported_counted_and_logged_without_zero_metrics(tmp_path, tracking_uri, capsys):
+    make_clotho(tmp_path / "clotho", files=0, missing=2)
+    output = tmp_path / "out"
+    status = evaluate(["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
+                       "--output", str(output), "--profile", "tiny"])
+    assert status == 0
+    rows = PredictionStore(output).read()
+    assert sorted(r.id for r in rows) == ["clip 00.wav", "clip 01.wav"]
+    assert all(r.caption is None and r.error.startswith("missing media file") for r in rows)
+
+    run_id = json.loads((output / "mlflow_run.json").read_text())["run_id"]
+    run = mlflow.MlflowClient(tracking_uri).get_run(run_id)
+    assert run.data.metrics["items_missing"] == 2 and run.data.metrics["items_captioned"] == 0
+    assert "CIDEr-D" not in run.data.metrics and "BLEU-4" not in run.data.metrics  # not 0: unavailable
+    assert "no item has both a caption" in run.data.tags["unavailable.CIDEr-D"]
+    assert run.data.params["decoding.top_k"] == "16" and run.data.params["data.dataset"] == "clotho"
+
+    # A rerun with the same output logs into the same run rather than a second one.
+    assert evaluate(["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
+                     "--output", str(output), "--profile", "tiny"]) == 0
+    runs = mlflow.MlflowClient(tracking_uri).search_runs([run.info.experiment_id])
+    assert [r.info.run_id for r in runs] == [run_id]
+
+
+def test_resuming_into_an_output_made_with_other_settings_is_refused(tmp_path, tracking_uri, capsys):
+    make_clotho(tmp_path / "clotho", files=0, missing=1)
+    args = ["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
+            "--output", str(tmp_path / "out"), "--profile", "tiny", "--quiet"]
+    assert evaluate(args) == 0
+    assert evaluate(args + ["--set", "decoding.top_k=3"]) == 2
+    message = capsys.readouterr().err
+    assert "other settings" in message and "decoding.top_k: 16 -> 3" in message
+
+
+def test_judge_identical_to_the_guide_is_refused(tmp_path, tracking_uri, capsys):
+    make_clotho(tmp_path / "clotho", files=0, missing=1)
+    status = evaluate(["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
+                       "--output", str(tmp_path / "out"), "--profile", "tiny",
+                       "--set", "models.judge_classifier=tiny:bert-classifier"])
+    assert status == 2 and "must differ from models.classifier" in capsys.readouterr().err
+
+
+def test_runs_compare_prints_params_and_metrics_side_by_side_marking_differences(tracking_uri, capsys):
+    from cgcap import tracking
+    from cgcap.cli import main as cgcap
+
+    tracking.configure()  # this test's sqlite store, and its experiment made active
+    ids = []
+    for name, lambda_cls, cider in (("guided", "0.6", 0.41), ("zerocap", "0.0", 0.33)):
+        with mlflow.start_run(run_name=name) as run:
+            mlflow.log_params({"decoding.lambda_cls": lambda_cls, "decoding.top_k": "64"})
+            mlflow.log_metrics({"CIDEr-D": cider, "items_total": 10})
+            ids.append(run.info.run_id)
+    assert cgcap(["runs", "compare", *ids]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["guided", "zerocap"]
+    rows = {line[2:].split("  ")[0].strip(): line for line in lines[2:]}
+    assert rows["param decoding.lambda_cls"].startswith("* ") and rows["param decoding.lambda_cls"].split()[-2:] == ["0.6", "0.0"]
+    assert rows["metric CIDEr-D"].startswith("* ") and rows["metric CIDEr-D"].split()[-2:] == ["0.41", "0.33"]
+    assert rows["param decoding.top_k"].startswith("  ")
+    assert cgcap(["runs", "compare", ids[0], "no-such-run"]) == 2
+    assert "no MLflow run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_sweep_values_are_parsed_and_validated_before_any_work():
+    assert parse_sweep("decoding.lambda_cls=0, 0.3,0.6,0.9") == ("decoding.lambda_cls", ["0", "0.3", "0.6", "0.9"])
+    with pytest.raises(SettingsError, match="at least two values"):
+        parse_sweep("decoding.lambda_cls=0.6")
+    base = load_settings("tiny")
+    assert settings_with(base, "decoding.lambda_cls", "0.3").decoding.lambda_cls == 0.3
+    with pytest.raises(SettingsError, match="decoding.lambda_cls"):
+        settings_with(base, "decoding.lambda_cls", "-1")
+
+
+def test_rayjob_manifest_runs_a_valid_evaluate_command_with_gpu_actors():
+    manifest = yaml.safe_load((ROOT / "cluster/rayjob-evaluate.yaml").read_text())
+    assert manifest["kind"] == "RayJob" and manifest["apiVersion"] == "ray.io/v1"
+    words = shlex.split(manifest["spec"]["entrypoint"])
+    assert words[:2] == ["python", "jobs/evaluate.py"]
+    args = build_parser().parse_args(words[2:])
+    settings = load_settings(args.profile, args.config, args.overrides)
+    assert settings.evaluation.gpus_per_actor == 1
+    gpus_per_worker = int(manifest["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["rayStartParams"]["num-gpus"])
+    workers = manifest["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["maxReplicas"]
+    assert settings.evaluation.actors * settings.evaluation.gpus_per_actor <= gpus_per_worker * workers
