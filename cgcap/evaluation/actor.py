@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from cgcap.config import Settings, build_settings
 from cgcap.evaluation.predictions import Prediction
+
+# Workers import transformers: fail fast with no hub, as the CLI does (OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class CaptioningActor:
         from cgcap.data.media import decode_media
         from cgcap.encoders import input_scorer
 
-        media = decode_media(path, self.settings.limits, filename=Path(path).name)
+        media = decode_media(path, self.settings.limits, filename=Path(path).name,
+                             video_frames=self.settings.media.video_frames)
         scorer = input_scorer(media, self.encoders(), video_mode=self.settings.media.video_mode)
         return float(scorer.score([caption])[0])
