@@ -174,6 +174,21 @@ def test_a_video_embeds_as_the_mean_of_its_sampled_frames(image_encoder):
     torch.testing.assert_close(whole, unit(torch.stack(frames).mean(dim=0)), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("spec, sample", [("tiny:clap", "bell.flac"), ("tiny:clip", "chelsea.jpg")])
+def test_half_precision_encoders_agree_with_full_precision(spec, sample):
+    # A GPU runs the encoders in float16; the CPU can too, which checks every input is cast.
+    from importlib.resources import files
+
+    media = decode_media((files("cgcap") / "samples" / sample).read_bytes(), LimitSettings())
+    full, half = load_encoder(spec), load_encoder(spec, dtype=torch.float16)
+
+    assert half.dtype == torch.float16 and next(half.model.parameters()).dtype == torch.float16
+    for full_vectors, half_vectors in [(full.embed_input(media), half.embed_input(media)),
+                                       (full.embed_texts(TEXTS), half.embed_texts(TEXTS))]:
+        assert half_vectors.dtype == torch.float32
+        torch.testing.assert_close(half_vectors, full_vectors, atol=3e-3, rtol=0)
+
+
 # ---------------------------------------------------------------- input scorers
 
 

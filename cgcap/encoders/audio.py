@@ -25,12 +25,13 @@ def split_windows(waveform: np.ndarray, window_samples: int) -> tuple[list[np.nd
 class ClapAudioEncoder:
     modality = "audio"
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", text_batch_size: int = 256, window_batch_size: int = 8):
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", text_batch_size: int = 256, window_batch_size: int = 8,
+                 dtype: torch.dtype | None = None):
         if loaded.processor is None:
             raise ValueError(f"CLAP model {loaded.spec!r} was loaded without its ClapProcessor")
         self.spec = loaded.spec
         self.device = device
-        self.dtype = model_dtype(device)
+        self.dtype = dtype or model_dtype(device)
         self.model = loaded.model.to(device=device, dtype=self.dtype).eval()
         self.features = loaded.processor.feature_extractor
         self.tokenizer = loaded.processor.tokenizer

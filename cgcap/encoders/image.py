@@ -15,10 +15,11 @@ from cgcap.models import LoadedModel
 class OpenClipImageEncoder:
     modality = "image"
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", text_batch_size: int = 256, frame_batch_size: int = 16):
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", text_batch_size: int = 256, frame_batch_size: int = 16,
+                 dtype: torch.dtype | None = None):
         self.spec = loaded.spec
         self.device = device
-        self.dtype = model_dtype(device)
+        self.dtype = dtype or model_dtype(device)
         self.model = loaded.model.to(device=device, dtype=self.dtype).eval()
         self.preprocess = loaded.processor
         self.tokenizer = loaded.tokenizer

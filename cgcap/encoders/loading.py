@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from cgcap.encoders.audio import ClapAudioEncoder
 from cgcap.encoders.base import ModalityEncoder
 from cgcap.encoders.image import OpenClipImageEncoder
@@ -11,8 +13,11 @@ from cgcap.models import ModelNotFoundError, load, resolve_device
 ENCODER_KINDS = {"clap": ClapAudioEncoder, "clip": OpenClipImageEncoder}
 
 
-def load_encoder(spec: str, device: str = "cpu") -> ModalityEncoder:
-    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG`` ..."""
+def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None) -> ModalityEncoder:
+    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG`` ...
+
+    ``dtype`` defaults to float16 on a GPU and float32 on the CPU.
+    """
     device = resolve_device(device)
     if isinstance(spec, str) and spec.strip().startswith("open_clip:"):
         from cgcap.models.tiny_encoders import register_open_clip_configs
@@ -25,4 +30,4 @@ def load_encoder(spec: str, device: str = "cpu") -> ModalityEncoder:
             f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
             "give a CLAP model for audio or an open_clip model for images"
         )
-    return wrapper(loaded, device=device)
+    return wrapper(loaded, device=device, dtype=dtype)
