@@ -34,19 +34,22 @@ class Ingress:
     def __serve_build_asgi_app__(self):
         return create_app(self)
 
-    async def _check_classifier(self, model_id: str) -> None:
+    async def check_models(self, options: CaptionOptions) -> None:
         """Load the request's classifier up front, so a missing model is a 422 before any decoding."""
+        if options.decoding.lambda_cls == 0:
+            return
+        model_id = options.classifier
         try:
             await self.classifier.options(multiplexed_model_id=model_id).check.remote()
         except ModelNotFoundError as error:
             raise invalid(f"classifier {model_id!r} could not be loaded: {error.args[0] if error.args else error}",
                           field="options.classifier", code="classifier_not_found") from None
+        except REPLICA_GONE as error:
+            raise unavailable(f"the classifier replica was unavailable ({type(error).__name__}); retry") from None
 
     async def caption(self, media: Any, options: CaptionOptions, filename: str | None,
                       request_id: str) -> CaptionResponse:
         try:
-            if options.decoding.lambda_cls > 0:
-                await self._check_classifier(options.classifier)
             return await self.decoder.caption.remote(media, options, filename, request_id)
         except REPLICA_GONE as error:
             raise unavailable(f"a model replica was unavailable ({type(error).__name__}); retry the request") from None
@@ -54,8 +57,6 @@ class Ingress:
     async def caption_events(self, media: Any, options: CaptionOptions, filename: str | None,
                              request_id: str) -> AsyncIterator[tuple[str, dict]]:
         try:
-            if options.decoding.lambda_cls > 0:
-                await self._check_classifier(options.classifier)
             async for event in self.decoder.options(stream=True).caption_stream.remote(
                     media, options, filename, request_id):
                 yield event

@@ -333,6 +333,14 @@ def test_concurrent_requests_share_scorer_batches(service):
     assert grew < total_calls  # fewer forward passes than calls: that is what batching buys
 
 
+def test_streaming_request_for_a_missing_classifier_is_a_422_before_any_event(service):
+    options = {"classifier": "models:/no-such-classifier@champion"}
+    response = service.post(path="/v1/captions?stream=true", files={"file": ("tone.wav", wav_bytes(), "audio/wav")},
+                            data={"options": json.dumps(options)})
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "classifier_not_found"
+
+
 def test_service_recovers_after_the_decoder_replica_is_killed_under_load(service):
     import ray
 
@@ -366,3 +374,4 @@ def test_service_recovers_after_the_decoder_replica_is_killed_under_load(service
     assert [r.status_code for r in later] == [200] * 3
     new_replica = service.get("/v1/health").json()["deployments"]["GuidedDecoder"]["replica"]
     assert new_replica != replica  # Serve replaced the dead replica
+
