@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "cgcap.classifier.cli": "classifier",
     "cgcap.serving.cli": "serve",
     "cgcap.tracking_cli": "runs",
+    "cgcap.data.media_cli": "media",
 }
 
 
