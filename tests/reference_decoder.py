@@ -30,7 +30,8 @@ class ReferenceBeam:
 
 
 def _scores(scorer, texts: list[str]) -> torch.Tensor:
-    return torch.as_tensor(scorer.score(texts), dtype=torch.float32).flatten()
+    # A plain copy: scorers may hand back inference-mode tensors, which autograd refuses.
+    return torch.tensor(torch.as_tensor(scorer.score(texts)).flatten().tolist(), dtype=torch.float32)
 
 
 class ReferenceDecoder:

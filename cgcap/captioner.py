@@ -1,0 +1,119 @@
+"""The whole product in one process: LM, modality encoders and classifier, media in, caption out.
+
+The CLI, the Ray Data evaluation actors and the tests caption through this class; the
+Serve deployment runs the same ``GuidedDecoder`` with remote scorers instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cgcap.config import Settings, with_decoding
+from cgcap.decoding import CaptionResult, GuidedDecoder
+from cgcap.decoding.decoder import TokenCallback
+from cgcap.decoding.scoring import CandidateScorer
+from cgcap.models import LoadedModel, load, resolve_device
+
+
+class LazyEncoders(Mapping):
+    """``{"audio": ..., "image": ...}``, each encoder loaded on first use: an audio-only job never loads CLIP."""
+
+    def __init__(self, specs: dict[str, str], device: str):
+        self.specs = specs
+        self.device = device
+        self.loaded: dict[str, Any] = {}
+
+    def __getitem__(self, modality: str):
+        if modality not in self.loaded:
+            from cgcap.encoders import load_encoder
+
+            self.loaded[modality] = load_encoder(self.specs[modality], device=self.device)
+        return self.loaded[modality]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+class Captioner:
+    def __init__(self, settings: Settings, lm: LoadedModel, classifier: CandidateScorer | None = None,
+                 encoders: Mapping[str, Any] | None = None):
+        self.settings = settings
+        self.lm = lm
+        self.device = resolve_device(settings.models.device)
+        self._classifier = classifier
+        self.encoders = encoders if encoders is not None else LazyEncoders(
+            {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}, self.device
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Captioner":
+        device = resolve_device(settings.models.device)
+        return cls(settings, load(settings.models.language_model, task="causal-lm", device=device))
+
+    @property
+    def classifier(self) -> CandidateScorer:
+        """Loaded on first use: plain ZeroCap (λ1 = 0) never needs it."""
+        if self._classifier is None:
+            from cgcap.classifier import TextClassifier
+
+            self._classifier = TextClassifier.load(self.settings.models.classifier, device=self.device)
+        return self._classifier
+
+    def settings_for(self, options: dict[str, Any] | None) -> Settings:
+        """These settings with per-call ``decoding`` keys changed; bad keys or values raise SettingsError."""
+        return with_decoding(self.settings, **options) if options else self.settings
+
+    def caption(self, source: bytes | str | Path, filename: str | None = None, options: dict[str, Any] | None = None,
+                on_token: TokenCallback | None = None) -> CaptionResult:
+        """Caption an audio clip, an image or a video (a path or the file's bytes)."""
+        from cgcap.data.media import decode_media
+        from cgcap.encoders import guiding_modalities, input_scorer
+
+        settings = self.settings_for(options)
+        started = time.perf_counter()
+        media = decode_media(source, settings.limits, filename, video_frames=settings.media.video_frames)
+        decoded = time.perf_counter()
+        modality_scorer, used = None, []
+        if settings.decoding.lambda_modality > 0:
+            used = guiding_modalities(media, settings.media.video_mode)
+            modality_scorer = input_scorer(media, self.encoders, video_mode=settings.media.video_mode)
+        embedded = time.perf_counter()
+        name = filename or (Path(source).name if isinstance(source, (str, Path)) else None)
+        result = self._decode(settings, modality_scorer, on_token)
+        result.input, result.modality = name, media.modality
+        result.timings = {"decode_media": decoded - started, "embed_input": embedded - decoded, **result.timings,
+                          "total": time.perf_counter() - started}
+        result.model_ids.update({f"{m}_encoder": self.encoders.specs[m] if isinstance(self.encoders, LazyEncoders)
+                                 else getattr(self.encoders[m], "spec", None) for m in used})
+        return result
+
+    def caption_text_only(self, prompt: str | None = None, options: dict[str, Any] | None = None,
+                          on_token: TokenCallback | None = None) -> CaptionResult:
+        """Classifier-guided generation: no input, so no modality term; the classifier and fluency terms remain."""
+        options = dict(options or {})
+        if prompt is not None:
+            options["prompt"] = prompt
+        settings = self.settings_for(options)
+        started = time.perf_counter()
+        result = self._decode(settings, None, on_token)
+        result.timings["total"] = time.perf_counter() - started
+        return result
+
+    def _decode(self, settings: Settings, modality_scorer: CandidateScorer | None,
+                on_token: TokenCallback | None) -> CaptionResult:
+        decoding = settings.decoding
+        decoder = GuidedDecoder(self.lm, decoding)  # validates the settings against this LM first
+        uses_classifier = (decoding.lambda_cls > 0 if decoding.classifier_form != "additive"
+                           else decoding.additive_weight > 0)
+        classifier_scorer = self.classifier if uses_classifier else None
+        result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token)
+        if classifier_scorer is not None:
+            result.model_ids["classifier"] = getattr(classifier_scorer, "spec", settings.models.classifier)
+        result.settings = settings.model_dump()
+        return result
