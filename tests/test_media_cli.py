@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
+import pytest
 
-from cgcap.cli import main
+from cgcap.cli import CommandError
+from cgcap.data import media_cli
 from cgcap.data.media_synth import audio_bytes, tone
+
+
+def probe(argv: list[str]) -> int:
+    """Runs ``cgcap media ARGV`` through the command's own parser (without importing every area's CLI)."""
+    parser = argparse.ArgumentParser(prog="cgcap")
+    media_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["media", *argv])
+    return args.handler(args)
 
 
 def test_probe_reports_each_files_modality_and_refusal_with_its_status(tmp_path, capsys):
     (tmp_path / "tone.ogg").write_bytes(audio_bytes(tone(440, 3.0, 16_000), 16_000, "ogg"))
     (tmp_path / "quiet.wav").write_bytes(audio_bytes(np.zeros(8_000, np.float32), 16_000, "wav"))
 
-    status = main(["media", "probe", "--json", "--set", "limits.max_audio_seconds=5",
-                   str(tmp_path / "tone.ogg"), str(tmp_path / "quiet.wav")])
+    with pytest.raises(CommandError, match="1 of 2 files refused"):  # cgcap prints it, exit status 2
+        probe(["probe", "--json", "--set", "limits.max_audio_seconds=5",
+               str(tmp_path / "tone.ogg"), str(tmp_path / "quiet.wav")])
 
-    captured = capsys.readouterr()
-    rows = json.loads(captured.out)
-    assert status == 2 and "1 of 2 files refused" in captured.err
+    rows = json.loads(capsys.readouterr().out)
     assert rows[0] == {"file": str(tmp_path / "tone.ogg"), "accepted": True, "modality": "audio", "format": "ogg",
                        "duration_seconds": 3.0, "sample_rate": 16_000, "samples": 48_000}
     assert rows[1]["accepted"] is False and rows[1]["status_code"] == 422 and "silent" in rows[1]["error"]
@@ -28,7 +38,18 @@ def test_probe_reports_each_files_modality_and_refusal_with_its_status(tmp_path,
 def test_probe_applies_the_limits_from_settings(tmp_path, capsys):
     (tmp_path / "tone.ogg").write_bytes(audio_bytes(tone(440, 3.0, 16_000), 16_000, "ogg"))
 
-    status = main(["media", "probe", "--set", "limits.max_audio_seconds=2", str(tmp_path / "tone.ogg")])
+    with pytest.raises(CommandError):
+        probe(["probe", "--set", "limits.max_audio_seconds=2", str(tmp_path / "tone.ogg")])
 
-    assert status == 2
     assert "refused: status_code 422, error 'tone.ogg' is 3.0 s of audio; the limit is 2 s" in capsys.readouterr().out
+
+
+def test_probe_accepts_the_bundled_samples(capsys):
+    from importlib.resources import files
+
+    samples = files("cgcap") / "samples"
+
+    assert probe(["probe", str(samples / "bell.flac"), str(samples / "chelsea.jpg"), str(samples / "cat_bell.mp4")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["accepted"] * 3
+    assert "modality video, format mp4" in lines[2] and "frames 8" in lines[2]
