@@ -74,7 +74,7 @@ def ray_head():
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=10)
+            head.wait(timeout=3)
         except subprocess.TimeoutExpired:
             pass
         try:
@@ -174,3 +174,28 @@ def test_a_job_killed_after_its_first_batch_resumes_without_losing_or_repeating_
     assert sorted(ids) == sorted(f"tone{i}.wav" for i in range(clips))  # each exactly once
     run_id = json.loads((output / "mlflow_run.json").read_text())["run_id"]
     assert mlflow.MlflowClient(tracking_uri).get_run(run_id).data.metrics["items_captioned"] == clips
+
+
+def test_a_sweep_logs_one_child_run_per_value_under_a_parent_with_the_metric_plot(ray_head, tmp_path, tracking_uri):
+    for index in range(2):
+        write_tone(tmp_path / "clips" / f"tone{index}.wav", frequency=300.0 + 100 * index, seconds=0.5)
+    output = tmp_path / "sweep"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "jobs/evaluate.py"), "--dataset", "folder", "--data-root", str(tmp_path / "clips"),
+         "--output", str(output), "--tracking-uri", tracking_uri, "--profile", "tiny", "--quiet",
+         "--set", "models.judge_classifier=tiny:bert-classifier@1", "--set", "evaluation.bertscore_encoder=null",
+         "--sweep", "decoding.lambda_cls=0,0.6"],
+        env={**ray_head["env"], "RAY_ADDRESS": ray_head["gcs"]}, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = mlflow.MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("cgcap").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("cgcap.kind") == "sweep"]
+    children = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+                      key=lambda r: float(r.data.params["decoding.lambda_cls"]))
+    assert [c.data.params["decoding.lambda_cls"] for c in children] == ["0.0", "0.6"]
+    assert all({"CLAP-S", "audibility_accuracy"} <= set(c.data.metrics) for c in children)
+    assert parent.data.params["sweep.key"] == "decoding.lambda_cls" and parent.data.params["sweep.values"] == "0,0.6"
+    assert {"sweep.png", "sweep.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    table = json.loads((output / "sweep.json").read_text())
+    assert [row["run_id"] for row in table] == [c.info.run_id for c in children]

@@ -19,6 +19,10 @@ def encoder_folder(spec: str) -> str:
     from cgcap.models.hf import resolve_source
     from cgcap.models.store import ModelNotFoundError
 
+    from cgcap.models.packaged import minilm_folder
+
+    if spec == "minilm-l6" and known_models()[spec].available() is None:
+        return str(minilm_folder())  # the wheel's folder as is: no need to load the model to find it
     entry = known_models().get(spec)
     if entry is not None:
         if entry.kind != "sequence-classifier" or spec.startswith("tiny:"):
