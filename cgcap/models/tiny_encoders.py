@@ -9,6 +9,8 @@ with open_clip's SimpleTokenizer (its vocabulary ships inside open_clip).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,21 +74,35 @@ def _tiny_clap(spec: str, seed: int) -> LoadedModel:
     return LoadedModel(spec, "clap", model, tokenizer=tokenizer, processor=processor, source=f"random, seed {seed}")
 
 
+@contextlib.contextmanager
+def _without_open_clip_chatter():
+    """open_clip logs each build step (and "no pretrained weights", which is the point of a
+    random model) on the root logger; the CLI would print all of it before every caption."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 @lru_cache(maxsize=1)
 def _open_clip_tokenizer():
     import open_clip
 
     register_open_clip_configs()
-    return open_clip.get_tokenizer(TINY_CLIP_ARCH)
+    with _without_open_clip_chatter():
+        return open_clip.get_tokenizer(TINY_CLIP_ARCH)
 
 
 def _tiny_clip(spec: str, seed: int) -> LoadedModel:
     import open_clip
 
     register_open_clip_configs()
-    model, _, preprocess = build_seeded(
-        lambda: open_clip.create_model_and_transforms(TINY_CLIP_ARCH, pretrained=None), seed
-    )
+    with _without_open_clip_chatter():
+        model, _, preprocess = build_seeded(
+            lambda: open_clip.create_model_and_transforms(TINY_CLIP_ARCH, pretrained=None), seed
+        )
     model.eval()
     return LoadedModel(spec, "clip", model, tokenizer=_open_clip_tokenizer(), processor=preprocess,
                        source=f"random, seed {seed}", extra={"arch": TINY_CLIP_ARCH})
