@@ -88,6 +88,17 @@ def _previous_run_id(output: Path) -> str | None:
     return run_id
 
 
+def _log_params(run, params: dict[str, str]) -> None:
+    """Params of a resumed run: MLflow refuses to change a logged value, so changes become tags."""
+    import mlflow
+
+    logged = run.data.params
+    mlflow.log_params({key: value for key, value in params.items() if key not in logged})
+    changed = {key: value for key, value in params.items() if key in logged and logged[key] != value}
+    if changed:
+        mlflow.set_tags({f"resumed_with.{key}": value for key, value in changed.items()})
+
+
 def record_run(request, settings: Settings, manifest, predictions, report: MetricReport, counts: dict,
                output: Path) -> str:
     import mlflow
@@ -107,7 +118,7 @@ def record_run(request, settings: Settings, manifest, predictions, report: Metri
     run_name = request.run_name or f"{manifest.dataset}-{manifest.split}"
     with mlflow.start_run(run_id=_previous_run_id(output), run_name=run_name, parent_run_id=request.parent_run_id,
                           nested=request.parent_run_id is not None, tags=tags) as run:
-        mlflow.log_params(run_params(request, settings, manifest, predictions))
+        _log_params(run, run_params(request, settings, manifest, predictions))
         mlflow.log_metrics(metrics)
         for path in files:
             mlflow.log_artifact(str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -58,7 +59,9 @@ def check_judge(settings: Settings) -> None:
 
 def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
     """Refuse to resume into a folder whose predictions came from other settings or data."""
-    identity = {"dataset": manifest.dataset, "split": manifest.split, "settings": settings.model_dump(mode="json")}
+    # Settings that change captions; pool sizing, metric encoders and tracking may differ on a rerun.
+    captioning = settings.model_dump(mode="json", exclude={"evaluation", "tracking", "serve"})
+    identity = {"dataset": manifest.dataset, "split": manifest.split, "settings": captioning}
     path = output / "evaluation.json"
     if path.is_file():
         previous = json.loads(path.read_text())
@@ -93,8 +96,9 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
     from cgcap.evaluation.actor import CaptioningActor
 
     if not ray.is_initialized():
-        # Inside `ray job submit` this joins the cluster; alone it starts a local Ray.
-        ray.init(log_to_driver=True)
+        # Inside `ray job submit` (RAY_ADDRESS set) this joins the cluster; alone it starts a local Ray,
+        # without the dashboard: progress is logged by Ray Data and by this loop.
+        ray.init() if os.environ.get("RAY_ADDRESS") else ray.init(include_dashboard=False)
     pool = settings.evaluation
     dataset = ray.data.from_items(items)
     captions = dataset.map_batches(
