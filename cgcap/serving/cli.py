@@ -38,18 +38,28 @@ def start_local(profile: str | None = None, config: str | None = None, overrides
     return handle
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, systemd, a container stop) shuts down like Ctrl-C
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import signal
     import time
 
+    import ray
     from ray import serve
 
     start_local(args.profile, args.config, args.overrides, args.host, args.port,
                 batching=False if args.no_batching else None)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        logger.info("shutting down")
+    finally:
         serve.shutdown()
+        ray.shutdown()
     return 0
 
 
