@@ -39,7 +39,10 @@ def run_params(request, settings: Settings, manifest: DatasetManifest, predictio
         "data.manifest_sha1": manifest_digest(manifest),
     })
     # The models each actor actually loaded (e.g. which registered version an alias pointed at).
-    model_ids = next((json.loads(row.model_ids) for row in predictions.values() if row.model_ids), {})
+    model_ids: dict = {}
+    for row in predictions.values():  # union: an audio item names no image encoder, and so on
+        if row.model_ids:
+            model_ids.update({k: v for k, v in json.loads(row.model_ids).items() if v is not None or k not in model_ids})
     for role, model_id in sorted(model_ids.items()):
         params[f"model_id.{role}"] = "null" if model_id is None else str(model_id)
     return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
