@@ -48,10 +48,14 @@ def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def find_audibility_data() -> tuple[Path, Path] | None:
-    """(positives, negatives) from the environment, beside the repository, or beside the working folder."""
-    repository = Path(__file__).resolve().parents[2]
-    candidates = [Path(os.environ[DATA_ENV]).expanduser()] if os.environ.get(DATA_ENV) else []
-    candidates += [repository.parent / "shared" / "data" / "audibility", Path.cwd().parent / "shared" / "data" / "audibility"]
+    """(positives, negatives) from ``$CGCAP_AUDIBILITY_DATA`` if set (only there), else beside the repository
+    or beside the working folder."""
+    if os.environ.get(DATA_ENV):
+        candidates = [Path(os.environ[DATA_ENV]).expanduser()]
+    else:
+        repository = Path(__file__).resolve().parents[2]
+        candidates = [repository.parent / "shared" / "data" / "audibility",
+                      Path.cwd().parent / "shared" / "data" / "audibility"]
     for folder in candidates:
         positives, negatives = _first_file(folder, POSITIVE_NAMES), _first_file(folder, NEGATIVE_NAMES)
         if positives and negatives:

@@ -30,7 +30,7 @@ class TrainingSettings(BaseModel):
 
     base: str = Field("minilm-l6", description="model-store spec of the base, e.g. minilm-l6, distilbert-base-uncased")
     prefix: str = Field("", description='put before every sentence, e.g. "Audio of a " as the published code')
-    epochs: float = Field(3.0, gt=0.0, le=100.0)
+    epochs: float = Field(2.0, gt=0.0, le=100.0)
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(1e-4, gt=0.0, le=1.0)
     weight_decay: float = Field(0.01, ge=0.0, le=1.0)
@@ -96,8 +96,8 @@ def _callbacks(settings: TrainingSettings, on_evaluation, history: list[EpochRec
     class TimeLimit(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if settings.max_seconds is not None and time.monotonic() - timing["start"] > settings.max_seconds:
-                # Evaluate and save now so the best-checkpoint rule still sees this step.
-                control.should_training_stop = control.should_evaluate = control.should_save = True
+                # The epoch ends here; its end-of-epoch evaluation and save still run.
+                control.should_training_stop = True
                 timing["stopped"] = True
 
     return [RecordEvaluations(), TimeLimit(), EarlyStoppingCallback(early_stopping_patience=settings.patience)]
