@@ -9,7 +9,9 @@ The result is a Hugging Face folder: safetensors weights, tokenizer, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -161,7 +163,9 @@ def train_classifier(
             compute_metrics=_validation_metrics,
             callbacks=_callbacks(settings, on_evaluation, history, timing),
         )
-        trainer.train()
+        # The Trainer prints its log lines to stdout; keep stdout for the report (``--json``).
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.train()
         train_seconds = time.monotonic() - timing["start"]
         model = trainer.model  # the best checkpoint by validation ROC-AUC
 
