@@ -1,6 +1,7 @@
 """The model store: one spec string, one function, clear errors, reproducible tiny models."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -94,9 +95,9 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "cgcap.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_models_list_tells_which_specs_load_here(tmp_path):
+def test_models_list_tells_which_specs_load_here(tmp_path, tracking_uri):
     listing = subprocess.run([sys.executable, "-m", "cgcap.cli", "models", "list", "--json"], capture_output=True,
-                             text=True, timeout=300, cwd=tmp_path)
+                             text=True, timeout=300, cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
     assert listing.returncode == 0, listing.stderr
     rows = {row["spec"]: row for row in json.loads(listing.stdout)}
     assert rows["tiny:gpt2"]["loadable"] and rows["smollm2-135m"]["loadable"] and rows["minilm-l6"]["loadable"]
