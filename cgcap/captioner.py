@@ -14,6 +14,7 @@ from typing import Any
 from cgcap.config import Settings, with_decoding
 from cgcap.decoding import CaptionResult, GuidedDecoder
 from cgcap.decoding.decoder import TokenCallback
+from cgcap.decoding.prompts import settings_for_modalities
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.models import LoadedModel, load, resolve_device
 
@@ -79,10 +80,12 @@ class Captioner:
         started = time.perf_counter()
         media = decode_media(source, settings.limits, filename, video_frames=settings.media.video_frames)
         decoded = time.perf_counter()
-        modality_scorer, used = None, []
+        modality_scorer, used = None, guiding_modalities(media, settings.media.video_mode)
+        settings = settings.model_copy(update={"decoding": settings_for_modalities(settings.decoding, used)})
         if settings.decoding.lambda_modality > 0:
-            used = guiding_modalities(media, settings.media.video_mode)
             modality_scorer = input_scorer(media, self.encoders, video_mode=settings.media.video_mode)
+        else:
+            used = []
         embedded = time.perf_counter()
         name = filename or (Path(source).name if isinstance(source, (str, Path)) else None)
         result = self._decode(settings, modality_scorer, on_token)

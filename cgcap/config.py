@@ -27,7 +27,8 @@ class _Section(BaseModel):
 class DecodingSettings(_Section):
     """The guided decoding loop; defaults are the papers' values (ALGORITHM.md)."""
 
-    prompt: str = Field("Audio of a", min_length=1, description="text the caption continues")
+    prompt: str = Field("Audio of a", min_length=1, description="text the caption continues (audio, text-only)")
+    image_prompt: str = Field("Image of a", min_length=1, description="the prompt for images and video frames")
     top_k: int = Field(512, ge=1, description="k: candidate tokens scored per step")
     num_iterations: int = Field(5, ge=0, le=100, description="cache updates per token")
     step_size: float = Field(0.3, ge=0.0, le=100.0, description="size of each cache update")
@@ -163,7 +164,7 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_TEXT_KEYS = {"prompt", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
+_TEXT_KEYS = {"prompt", "image_prompt", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
 
 
 def parse_override(text: str) -> dict[str, Any]:

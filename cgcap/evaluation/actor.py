@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cgcap.config import Settings, build_settings
+from cgcap.decoding.prompts import without_prompt
 from cgcap.evaluation.predictions import Prediction
 
 # Workers import transformers: fail fast with no hub, as the CLI does (OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
@@ -48,11 +49,13 @@ class CaptioningActor:
             # Unreadable media: reported and counted, not fatal.
             return Prediction(id=key, error=f"unreadable media: {error}")
         best = next((beam for beam in result.beams if beam.text == result.caption), None)
+        caption = without_prompt(result.caption, result.prompt)
         return Prediction(
             id=key,
-            caption=result.caption,
+            caption=caption,
+            prompt=result.prompt,
             modality=result.modality,
-            input_caption_similarity=self.similarity(path, result.caption),
+            input_caption_similarity=self.similarity(path, caption),
             modality_score=best.modality_score if best else None,
             classifier_score=best.classifier_score if best else None,
             seconds=time.perf_counter() - started,

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 
 class Prediction(BaseModel):
     id: str
-    caption: str | None = None  # None when the item failed
+    caption: str | None = None  # the words after the prompt, as scored against references; None when it failed
+    prompt: str | None = None  # what the caption continues ("Audio of a", "Image of a")
     error: str | None = None  # why the item has no caption: missing or unreadable media, ...
     modality: str | None = None
     input_caption_similarity: float | None = None  # cos(input, caption): CLAP-S / CLIP-S per item

@@ -28,12 +28,15 @@ def caption_with_remote_scorers(
 ) -> CaptionResponse:
     """The same loop as ``Captioner.caption``, with the Encoder and Classifier deployments as scorers."""
     from cgcap.decoding import GuidedDecoder
-    from cgcap.encoders import input_scorer
+    from cgcap.decoding.prompts import settings_for_modalities
+    from cgcap.encoders import guiding_modalities, input_scorer
 
     started = time.perf_counter()
     tally = BatchTally()
     decoding = options.decoding
     modality_scorer = None
+    if media is not None:
+        decoding = settings_for_modalities(decoding, guiding_modalities(media, video_mode(options)))
     if media is not None and decoding.lambda_modality > 0:
         encoders = {modality: RemoteEncoder(encoder_handle, modality, spec, tally)
                     for modality, spec in encoder_specs.items()}
