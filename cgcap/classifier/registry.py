@@ -58,7 +58,7 @@ class TrainingReport(BaseModel):
     folder: str | None = None
 
 
-def test_split_id(dataset: LabelledDataset) -> str:
+def identify_test_split(dataset: LabelledDataset) -> str:
     """Names the exact test split: the data, the seed and the fractions that cut it."""
     cut = dataset.split_settings
     key = f"{dataset.dataset_hash}:{cut.seed}:{cut.validation_fraction}:{cut.test_fraction}"
@@ -75,7 +75,7 @@ def _log_params(settings: TrainingSettings, dataset: LabelledDataset, sources: d
     params.update({f"data.count.{key}": value for key, value in dataset.counts.model_dump().items()})
     params["data.hash"] = dataset.dataset_hash
     mlflow.log_params(params)
-    mlflow.set_tags({"dataset_hash": dataset.dataset_hash, "test_split_id": test_split_id(dataset),
+    mlflow.set_tags({"dataset_hash": dataset.dataset_hash, "test_split_id": identify_test_split(dataset),
                      "cgcap.kind": "guidance-classifier"})
     mlflow.log_dict(dataset.counts.model_dump(), "dataset_counts.json")
 
@@ -128,7 +128,7 @@ def decide_champion(name: str, version: str, test: ClassifierMetrics, dataset: L
     client = MlflowClient()
     new_value = getattr(test, metric)
     champion = _current_champion(name)
-    split_id = test_split_id(dataset)
+    split_id = identify_test_split(dataset)
     if champion is None:
         decision = ChampionDecision(promoted=True, reason="no champion yet", metric=metric, new_value=new_value)
     elif force:
@@ -194,7 +194,7 @@ def train_and_log(
         decision = None
         if version is not None:
             client = MlflowClient()
-            for key, value in {"dataset_hash": dataset.dataset_hash, "test_split_id": test_split_id(dataset),
+            for key, value in {"dataset_hash": dataset.dataset_hash, "test_split_id": identify_test_split(dataset),
                                "base": settings.base, "prefix": repr(settings.prefix),
                                **{f"test_{k}": f"{v:.6f}" for k, v in trained.test.model_dump(exclude={"n"}).items()}}.items():
                 client.set_model_version_tag(model_name, version, key, value)
@@ -205,7 +205,7 @@ def train_and_log(
             mlflow.log_dict(decision.model_dump(), "champion_decision.json")
             log.info("champion: %s", decision.reason)
         return TrainingReport(
-            run_id=run.info.run_id, dataset_hash=dataset.dataset_hash, test_split_id=test_split_id(dataset),
+            run_id=run.info.run_id, dataset_hash=dataset.dataset_hash, test_split_id=identify_test_split(dataset),
             counts=dataset.counts.model_dump(), test=trained.test, history=trained.history,
             train_seconds=trained.train_seconds, model_uri=model_uri, registered_version=version, champion=decision,
             folder=str(output_folder) if output_folder else None,
