@@ -119,7 +119,8 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
         log.info("captioned %d/%d", written, len(items))
         if echo:
             for row in rows:
-                print(f"{row.id}\t{row.caption if row.caption is not None else 'ERROR ' + str(row.error)}", flush=True)
+                text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
+                print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}", flush=True)
     return written
 
 
