@@ -32,6 +32,12 @@ class Classifier:
         mlflow.set_tracking_uri(tracking_uri(settings.tracking.tracking_uri))
         self.default = settings.models.classifier
         self.device = resolve_device(settings.models.device)
+        # The default classifier loads while the replica starts: a first-time fine-tune
+        # (minilm-l6-audibility) or download happens here, not inside the first request,
+        # and a missing default model fails the deployment with its name.
+        from cgcap.classifier import TextClassifier
+
+        self.default_classifier = TextClassifier.load(self.default, self.device)
         self.loaded: dict[str, None] = {}  # ids loaded on this replica, oldest first
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.score, settings.serve)
@@ -40,7 +46,11 @@ class Classifier:
     async def get_classifier(self, model_id: str):
         from cgcap.classifier import TextClassifier
 
-        classifier = await asyncio.to_thread(TextClassifier.load, model_id or self.default, self.device)
+        spec = model_id or self.default
+        if spec == self.default:
+            classifier = self.default_classifier
+        else:
+            classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device)
         self.loaded.pop(model_id, None)
         self.loaded[model_id] = None
         return classifier
