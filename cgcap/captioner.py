@@ -54,6 +54,14 @@ class Captioner:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Captioner":
+        models = settings.models
+        if any(str(spec).startswith(("models:/", "runs:/")) for spec in models.model_dump().values()):
+            from cgcap import tracking
+
+            # MLflow model URIs resolve against the configured store (MLFLOW_TRACKING_URI still wins).
+            import mlflow
+
+            mlflow.set_tracking_uri(tracking.tracking_uri(settings.tracking.tracking_uri))
         device = resolve_device(settings.models.device)
         return cls(settings, load(settings.models.language_model, task="causal-lm", device=device))
 
@@ -112,9 +120,7 @@ class Captioner:
                 on_token: TokenCallback | None) -> CaptionResult:
         decoding = settings.decoding
         decoder = GuidedDecoder(self.lm, decoding)  # validates the settings against this LM first
-        uses_classifier = (decoding.lambda_cls > 0 if decoding.classifier_form != "additive"
-                           else decoding.additive_weight > 0)
-        classifier_scorer = self.classifier if uses_classifier else None
+        classifier_scorer = self.classifier if decoding.classifier_weight > 0 else None
         result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token)
         if classifier_scorer is not None:
             result.model_ids["classifier"] = getattr(classifier_scorer, "spec", settings.models.classifier)

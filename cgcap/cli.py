@@ -80,7 +80,9 @@ def _loadable(spec: str) -> str | None:
     from cgcap.models import ModelNotFoundError
     from cgcap.models.hf import resolve_source
 
-    if spec.startswith(("models:/", "runs:/")):
+    if spec.startswith("models:/"):
+        return _registered(spec)
+    if spec.startswith("runs:/"):
         try:
             from cgcap.models.mlflow_models import download_model
 
@@ -94,6 +96,25 @@ def _loadable(spec: str) -> str | None:
         resolve_source(spec)
     except ModelNotFoundError as error:
         return str(error)
+    return None
+
+
+def _registered(uri: str) -> str | None:
+    """Whether the registry holds ``models:/name@alias`` or ``models:/name/version``, without downloading it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    body = uri.removeprefix("models:/")
+    client = MlflowClient()
+    try:
+        if "@" in body:
+            client.get_model_version_by_alias(*body.split("@", 1))
+        else:
+            name, _, version = body.partition("/")
+            client.get_model_version(name, version) if version else client.get_registered_model(name)
+    except MlflowException as error:
+        return f"MLflow model {uri!r} is not in the registry at {mlflow.get_tracking_uri()!r}: {error.message}"
     return None
 
 

@@ -51,7 +51,14 @@ class DecodingSettings(_Section):
     repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")
     beam_size: int = Field(1, ge=1, le=64)
     max_tokens: int = Field(15, ge=1, le=256)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
+
+    @property
+    def classifier_weight(self) -> float:
+        """How much the classifier counts: λ1, or for the 2023 additive form w·λ_mod (w·h sits inside L_mod)."""
+        if self.classifier_form == "additive":
+            return self.additive_weight * self.lambda_modality
+        return self.lambda_cls
 
 
 class ModelSettings(_Section):
@@ -164,7 +171,8 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_TEXT_KEYS = {"prompt", "image_prompt", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
+_TEXT_KEYS = {"prompt", "image_prompt", "judge_classifier", "experiment", "tracking_uri", "device", "api_key_env",
+              "bertscore_encoder", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -217,12 +225,14 @@ def load_settings(
     file_data: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
-        if not path.is_file():
+        if not path.exists():
             raise SettingsError(f"config file {path} does not exist")
+        if not path.is_file():
+            raise SettingsError(f"config file {path} is not a file")
         try:
-            file_data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise SettingsError(f"config file {path} is not valid YAML: {error}") from None
+            file_data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise SettingsError(f"config file {path} is not valid YAML (or not UTF-8): {error}") from None
         if not isinstance(file_data, dict):
             raise SettingsError(f"config file {path} must hold a mapping of sections")
     name = profile or file_data.get("profile") or "offline"

@@ -124,3 +124,13 @@ def test_caption_command_reports_unreadable_files_and_captions_the_rest(media_fi
     assert code == 2
     assert captured.out.startswith("red.png: ")
     assert "notes.txt" in captured.err and "1 of 2 inputs could not be captioned" in captured.err
+
+
+def test_additive_form_without_the_modality_term_never_loads_the_classifier():
+    from cgcap.captioner import Captioner
+    from cgcap.config import load_settings
+
+    settings = load_settings("tiny", overrides=["decoding.classifier_form=additive", "decoding.lambda_modality=0",
+                                                "decoding.max_tokens=2", "models.classifier=tiny:nonexistent"])
+    result = Captioner.from_settings(settings).caption_text_only()
+    assert "classifier" not in result.model_ids  # a load of the bogus classifier would have raised

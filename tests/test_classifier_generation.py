@@ -131,3 +131,13 @@ def test_an_endpoint_refusal_is_reported_with_its_status_and_nothing_is_written(
     assert code == 2
     assert "HTTP 401" in capsys.readouterr().err
     assert not (tmp_path / "p.txt").exists()
+
+
+@pytest.mark.parametrize("option", ["--per-request", "--count", "--max-requests"])
+def test_generate_data_counts_below_one_are_refused_by_option(tmp_path, option, capsys):
+    from cgcap.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["classifier", "generate-data", "--positives", str(tmp_path / "a.txt"),
+              "--negatives", str(tmp_path / "b.txt"), option, "0"])
+    assert refused.value.code == 2 and f"{option}: must be at least 1" in capsys.readouterr().err

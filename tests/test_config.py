@@ -80,3 +80,32 @@ def test_flat_view_names_every_setting_for_mlflow():
     flat = load_settings("tiny").flat()
     assert flat["decoding.top_k"] == 16 and flat["models.language_model"] == "tiny:gpt2"
     assert flat["profile"] == "tiny" and flat["serve.host"] == "127.0.0.1"
+
+
+def test_config_path_that_is_a_folder_or_not_utf8_is_refused_by_name(tmp_path):
+    with pytest.raises(SettingsError, match="is not a file"):
+        load_settings("tiny", tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("decoding:\n  prompt: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings("tiny", latin)
+
+
+def test_text_settings_stay_text_when_they_look_like_numbers():
+    assert load_settings("tiny", overrides=["tracking.experiment=2024"]).tracking.experiment == "2024"
+
+
+def test_code_defaults_are_the_papers_values():
+    from cgcap.config import DecodingSettings
+
+    decoding = DecodingSettings()
+    assert (decoding.top_k, decoding.num_iterations, decoding.step_size, decoding.max_tokens) == (512, 5, 0.3, 15)
+    assert (decoding.prompt, decoding.image_prompt) == ("Audio of a", "Image of a")
+
+
+def test_classifier_weight_is_lambda1_or_w_times_lambda_mod_for_the_additive_form():
+    from cgcap.config import DecodingSettings
+
+    assert DecodingSettings(lambda_cls=0.6).classifier_weight == 0.6
+    additive = DecodingSettings(classifier_form="additive", additive_weight=2.0, lambda_modality=0.0, lambda_cls=0.6)
+    assert additive.classifier_weight == 0.0

@@ -113,3 +113,8 @@ def test_every_subcommand_has_help():
     for name in commands:
         result = _cli(name, "--help")
         assert result.returncode == 0 and "usage: cgcap" in result.stdout, (name, result.stderr)
+
+
+def test_tiny_model_seed_that_is_not_a_number_is_refused_by_name():
+    with pytest.raises(ModelNotFoundError, match="seed must be a non-negative integer.*'tiny:gpt2@x'"):
+        models.load("tiny:gpt2@x")

@@ -78,6 +78,16 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(subparsers) -> None:
     from cgcap.classifier.job import add_training_arguments
     from cgcap.cli import add_settings_arguments
@@ -104,10 +114,10 @@ def register(subparsers) -> None:
     )
     generate.add_argument("--positives", required=True, type=Path, help="append new label-1 sentences here")
     generate.add_argument("--negatives", required=True, type=Path, help="append new label-0 sentences here")
-    generate.add_argument("--count", type=int, default=100, help="new sentences per class")
+    generate.add_argument("--count", type=_positive_int, default=100, help="new sentences per class")
     generate.add_argument("--existing", type=Path, action="append", default=[],
                           help="more sentence files to deduplicate against (repeatable)")
-    generate.add_argument("--per-request", type=int, default=20)
-    generate.add_argument("--max-requests", type=int, default=None)
+    generate.add_argument("--per-request", type=_positive_int, default=20)
+    generate.add_argument("--max-requests", type=_positive_int, default=None)
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(handler=_generate)

@@ -102,7 +102,10 @@ def _train_into(target: Path) -> None:
     if found is None:
         raise ModelNotFoundError(f"{SPEC} is not trained yet and no audibility sentences were found: " + _WHERE)
     log.info("training %s once on %s and %s (about 2 minutes), cached in %s", SPEC, *found, target)
-    dataset = load_dataset(*found)
+    try:
+        dataset = load_dataset(*found)
+    except ValueError as error:  # DatasetError: empty, binary, single-class files ...
+        raise ModelNotFoundError(f"{SPEC} cannot be trained on {found[0].parent}: {error}") from None
     settings = TrainingSettings(base="minilm-l6", prefix=PREFIX, epochs=FIRST_LOAD_EPOCHS, learning_rate=1e-4,
                                 device="cpu")
     partial = target.with_name(target.name + ".partial")

@@ -27,9 +27,7 @@ class Guidance:
         self.pieces = pieces
         self.additive = settings.classifier_form == "additive"
         self.modality = modality if modality is not None and settings.lambda_modality > 0 else None
-        # The 2023 form puts w·h inside the modality softmax, so it is weighted by λ_mod, not λ1.
-        classifier_weight = settings.additive_weight * settings.lambda_modality if self.additive else settings.lambda_cls
-        self.classifier = classifier if classifier is not None and classifier_weight > 0 else None
+        self.classifier = classifier if classifier is not None and settings.classifier_weight > 0 else None
 
     @property
     def steers(self) -> bool:

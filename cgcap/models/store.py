@@ -75,6 +75,8 @@ def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedMode
         if entry is None:
             tiny = sorted(n for n in _REGISTRY if n.startswith("tiny:"))
             raise ModelNotFoundError(f"unknown tiny model {name!r}; known: {', '.join(tiny)}")
+        if seed and not seed.isdigit():
+            raise ModelNotFoundError(f"tiny model seed must be a non-negative integer, got {seed!r} in {spec!r}")
         loaded = entry.build(spec, int(seed) if seed else 0)
     elif spec in _REGISTRY:
         entry = _REGISTRY[spec]
