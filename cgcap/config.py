@@ -49,7 +49,8 @@ class DecodingSettings(_Section):
     end_factor: float = Field(1.01, gt=0.0, le=100.0)
     forbidden_factor: float = Field(20.0, ge=1.0, le=1e6)
     repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")
-    beam_size: int = Field(1, ge=1, le=64)
+    beam_size: int = Field(1, ge=1, le=64, description="beams for audio and text-only (1 in the audio paper)")
+    image_beam_size: int = Field(5, ge=1, le=64, description="beams for images and video frames (ZeroCap: 5)")
     max_tokens: int = Field(15, ge=1, le=256)
     seed: int = Field(0, ge=0, description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
 

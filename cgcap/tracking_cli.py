@@ -69,7 +69,7 @@ def _client(uri: str | None):
 
     from cgcap import tracking
 
-    mlflow.set_tracking_uri(tracking.tracking_uri(uri))
+    mlflow.set_tracking_uri(uri or tracking.tracking_uri())  # an explicit --tracking-uri wins, as in jobs/evaluate.py
     return mlflow.MlflowClient()
 
 

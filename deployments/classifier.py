@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import torch
 from ray import serve
 
 from cgcap.config import Settings

@@ -13,7 +13,7 @@ from ray.serve.handle import DeploymentHandle
 from cgcap.config import Settings
 from cgcap.models import ModelNotFoundError, known_models
 from cgcap.serving.api import create_app
-from cgcap.serving.errors import RequestRejected, invalid, unavailable
+from cgcap.serving.errors import invalid, unavailable
 from cgcap.serving.options import CaptionOptions
 from cgcap.serving.schemas import CaptionResponse, DeploymentStats, HealthResponse, ModelsResponse
 
@@ -72,7 +72,9 @@ class Ingress:
     async def health(self) -> HealthResponse:
         names = {"Encoder": self.encoder, "Classifier": self.classifier, "GuidedDecoder": self.decoder}
         answers = await asyncio.gather(*(self._stats(name, handle) for name, handle in names.items()))
-        deployments = dict(zip(names, answers))
+        # /v1/health needs no API key: which classifiers other clients loaded is for /v1/models only.
+        deployments = {name: a.model_copy(update={"loaded_classifiers": []}) if isinstance(a, DeploymentStats) else a
+                       for name, a in zip(names, answers)}
         status = "ok" if all(isinstance(a, DeploymentStats) for a in answers) else "degraded"
         return HealthResponse(status=status, profile=self.settings.profile, deployments=deployments)
 

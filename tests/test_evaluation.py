@@ -28,7 +28,7 @@ def test_a_batch_lands_as_one_whole_part_file_and_rewriting_it_duplicates_nothin
     assert first == second and store.part_files() == [first]
     assert list(store.folder.iterdir()) == [first]  # no temporary file left behind
     store.write_batch([Prediction(id="c", caption="rain")])
-    assert store.done_ids() == {"a", "b", "c"}
+    assert store.done_ids() == {"a", "c"}  # b failed: a rerun tries it again
     assert sorted(row.id for row in store.read()) == ["a", "b", "c"]
 
 
@@ -122,3 +122,15 @@ def test_rayjob_manifest_runs_a_valid_evaluate_command_with_gpu_actors():
     gpus_per_worker = int(manifest["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["rayStartParams"]["num-gpus"])
     workers = manifest["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["maxReplicas"]
     assert settings.evaluation.actors * settings.evaluation.gpus_per_actor <= gpus_per_worker * workers
+
+
+def test_failed_items_are_tried_again_and_a_later_caption_replaces_the_error(tmp_path):
+    from cgcap.evaluation.predictions import Prediction, PredictionStore
+
+    store = PredictionStore(tmp_path)
+    store.write_batch([Prediction(id="a", caption="dog barking."), Prediction(id="b", error="missing media file: b.wav")])
+    assert store.done_ids() == {"a"}  # b is captioned again on a rerun
+    store.write_batch([Prediction(id="b", caption="bell ringing.")])
+    rows = {row.id: row for row in store.read()}
+    assert len(store.read()) == 2 and rows["b"].caption == "bell ringing." and rows["b"].error is None
+    assert store.done_ids() == {"a", "b"}

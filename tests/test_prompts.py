@@ -43,3 +43,15 @@ def test_image_prompt_is_a_setting_and_text_only_uses_the_audio_prompt(captioner
 def test_references_are_compared_with_the_words_after_the_prompt():
     assert without_prompt("Audio of a dog barking.", "Audio of a") == "dog barking."
     assert without_prompt("A dog barking.", "Audio of a") == "A dog barking."
+
+
+def test_images_use_their_own_beam_count_and_audio_keeps_its_own():
+    decoding = load_settings("paper").decoding
+    assert settings_for_modalities(decoding, ["image"]).beam_size == 5
+    assert settings_for_modalities(decoding, ["audio"]).beam_size == 1
+
+
+def test_image_caption_searches_image_beam_size_beams(captioner):
+    result = captioner.caption(SAMPLES / "chelsea.jpg")
+    assert len(result.beams) == captioner.settings.decoding.image_beam_size == 2
+    assert result.settings["decoding"]["beam_size"] == 2

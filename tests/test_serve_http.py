@@ -242,6 +242,7 @@ def test_bad_media_gets_its_status_and_names_the_problem(service, make_upload, s
     [
         ({"top_k": 0}, "options.top_k", "greater than or equal to 1"),
         ({"top_k": 100000}, "options.top_k", "limit of 2048"),
+        ({"top_k": "100000"}, "options.top_k", "limit of 2048"),  # a string pydantic would convert
         ({"top_k": 1000}, "options", "larger than the vocabulary"),
         ({"beam_size": "five"}, "options.beam_size", "valid integer"),
         ({"temperature": 1}, "options.temperature", "unknown option 'temperature'"),
@@ -249,7 +250,7 @@ def test_bad_media_gets_its_status_and_names_the_problem(service, make_upload, s
         ({"classifier": "models:/no-such-classifier@champion"}, "options.classifier", "no-such-classifier"),
         ({"modality": "image"}, "options.modality", "the file is audio"),
     ],
-    ids=["below-range", "above-service-limit", "above-vocabulary", "wrong-type", "unknown-key",
+    ids=["below-range", "above-service-limit", "above-service-limit-as-text", "above-vocabulary", "wrong-type", "unknown-key",
          "server-path", "unregistered-mlflow-model", "modality-mismatch"],
 )
 def test_bad_options_are_422_naming_the_option(service, options, field, words):
@@ -269,9 +270,12 @@ def test_bad_options_are_422_naming_the_option(service, options, field, words):
         ({"json": {"filename": "a.wav"}}, 422, "content_base64"),
         ({"json": {"content_base64": "%%%not base64%%%"}}, 422, "not valid base64"),
         ({"data": b"{broken", "headers": {"Content-Type": "application/json"}}, 422, "not valid JSON"),
+        # A chunked body declares no length, so it could grow without bound before any size check.
+        ({"data": iter([b'{"content_base64": "', b"AAAA" * 1024, b'"}']),
+          "headers": {"Content-Type": "application/json"}}, 411, "Content-Length"),
     ],
     ids=["wrong-content-type", "unknown-form-field", "options-not-json", "json-without-content",
-         "bad-base64", "broken-json-body"],
+         "bad-base64", "broken-json-body", "chunked-without-length"],
 )
 def test_malformed_requests_are_4xx_json(service, kwargs, status, words):
     headers = {"Authorization": f"Bearer {API_KEY}", **kwargs.pop("headers", {})}
@@ -305,6 +309,9 @@ def test_request_picks_a_non_default_classifier_by_model_id(service):
     assert seeded["caption"] == caption_in_process(service.settings, wav, "tone.wav", "tiny:bert-classifier@1")
     loaded = service.get("/v1/models").json()["loaded_classifiers"]
     assert {"tiny:bert-classifier", "tiny:bert-classifier@1", uri} <= set(loaded)
+    # /v1/health answers without the API key, so it must not tell which classifiers other clients use.
+    health = requests.get(service.url + "/v1/health", timeout=60).json()
+    assert not any(stats.get("loaded_classifiers") for stats in health["deployments"].values())
 
 
 def test_concurrent_requests_share_scorer_batches(service):

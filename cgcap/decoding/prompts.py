@@ -6,14 +6,14 @@ from cgcap.config import DecodingSettings
 
 
 def settings_for_modalities(decoding: DecodingSettings, guiding: list[str]) -> DecodingSettings:
-    """``decoding`` with ``prompt`` set for the modalities that guide this caption.
+    """``decoding`` with the prompt and beam count of the modalities that guide this caption.
 
-    Images, and videos guided by their frames, continue ``image_prompt``; audio and
-    text-only generation continue ``prompt``.
+    Images, and videos guided by their frames, continue ``image_prompt`` with
+    ``image_beam_size`` beams; audio and text-only generation use ``prompt`` and ``beam_size``.
     """
-    if "image" not in guiding or decoding.image_prompt == decoding.prompt:
+    if "image" not in guiding:
         return decoding
-    return decoding.model_copy(update={"prompt": decoding.image_prompt})
+    return decoding.model_copy(update={"prompt": decoding.image_prompt, "beam_size": decoding.image_beam_size})
 
 
 def without_prompt(caption: str, prompt: str | None) -> str:

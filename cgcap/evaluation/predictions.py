@@ -41,15 +41,19 @@ class PredictionStore:
         return sorted(self.folder.glob("part-*.jsonl"))
 
     def read(self) -> list[Prediction]:
-        rows: list[Prediction] = []
+        """One row per id: a caption wins over the error of an earlier attempt at the same item."""
+        rows: dict[str, Prediction] = {}
         for part in self.part_files():
             for line in part.read_text().splitlines():
                 if line.strip():
-                    rows.append(Prediction.model_validate_json(line))
-        return rows
+                    row = Prediction.model_validate_json(line)
+                    if row.id not in rows or (rows[row.id].caption is None and row.caption is not None):
+                        rows[row.id] = row
+        return list(rows.values())
 
     def done_ids(self) -> set[str]:
-        return {row.id for row in self.read()}
+        """Items with a caption; failed ones (missing or unreadable media) are tried again on a rerun."""
+        return {row.id for row in self.read() if row.caption is not None}
 
     def write_batch(self, predictions: Iterable[Prediction]) -> Path | None:
         """Write one batch as its own part file, atomically; returns its path (None if empty)."""

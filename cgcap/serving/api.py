@@ -97,7 +97,8 @@ async def _decode(upload_content: bytes, filename: str | None, settings: Setting
 
     try:
         # Decoding audio/video is CPU work (ffmpeg/librosa): keep the event loop free.
-        return await asyncio.to_thread(decode_media, upload_content, settings.limits, filename)
+        return await asyncio.to_thread(decode_media, upload_content, settings.limits, filename,
+                                       video_frames=settings.media.video_frames)
     except MediaError as error:
         raise from_media_error(error) from None
 

@@ -26,6 +26,7 @@ class CaptionOptions(BaseModel):
     overrides: dict[str, Any]  # only the keys the request set, echoed back in the response
     modality: Modality | None = None  # what the client says the file is; checked against the decoded file
     classifier: str  # a model-store spec or MLflow model URI; the Serve multiplexed model id
+    default_video_mode: str = "both"  # settings.media.video_mode, used when modality does not pick a track
 
 
 def _option_error(message: str, key: str | None) -> RequestRejected:
@@ -83,10 +84,6 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
             "or a named model from GET /v1/models", "classifier")
 
     overrides = {key: value for key, value in data.items() if key in decoding_keys}
-    for key, ceiling in _ceilings(settings.serve).items():
-        value = overrides.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
-            raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
     prompt = overrides.get("prompt")
     if isinstance(prompt, str) and len(prompt) > settings.serve.max_prompt_chars:
         raise _option_error(f"prompt is {len(prompt)} characters; the limit is {settings.serve.max_prompt_chars}",
@@ -96,9 +93,15 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
     except SettingsError as error:
         key = next((k for k in overrides if f"decoding.{k}:" in str(error)), None)
         raise _option_error(str(error).replace("invalid settings: decoding.", "invalid option "), key) from None
-    return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier)
+    # Ceilings apply to the validated values, so "100000" (a string pydantic converts) cannot slip past.
+    for key, ceiling in _ceilings(settings.serve).items():
+        value = getattr(decoding, key)
+        if key in overrides and value > ceiling:
+            raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
+    return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier,
+                          default_video_mode=settings.media.video_mode)
 
 
 def video_mode(options: CaptionOptions) -> str:
-    """For a video, ``modality`` picks the guiding track: audio, image (frames) or both."""
-    return options.modality if options.modality in ("audio", "image") else "both"
+    """For a video, ``modality`` picks the guiding track (audio or image); otherwise settings.media.video_mode."""
+    return options.modality if options.modality in ("audio", "image") else options.default_video_mode

@@ -28,7 +28,10 @@ class Upload:
 
 def _check_declared_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared is None or not declared.isdigit():
+        # Without a declared length (chunked), the body could grow without bound before any check.
+        raise RequestRejected(411, "length_required", "send the upload with a Content-Length header", None)
+    if int(declared) > limit:
         raise too_large(f"request body is {int(declared)} bytes; uploads are limited to "
                         f"{limit - _ENVELOPE_BYTES} bytes", None)
 
