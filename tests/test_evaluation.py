@@ -134,3 +134,22 @@ def test_failed_items_are_tried_again_and_a_later_caption_replaces_the_error(tmp
     rows = {row.id: row for row in store.read()}
     assert len(store.read()) == 2 and rows["b"].caption == "bell ringing." and rows["b"].error is None
     assert store.done_ids() == {"a", "b"}
+
+
+def test_a_run_marker_resumes_only_a_live_run_of_the_same_experiment(tmp_path, tracking_uri):
+    import json
+
+    import mlflow
+
+    from cgcap import tracking
+    from cgcap.evaluation.recording import resumable_run_id
+
+    experiment_id = tracking.configure(tracking_uri, "cgcap")
+    with mlflow.start_run() as run:
+        pass
+    marker = tmp_path / "mlflow_run.json"
+    marker.write_text(json.dumps({"run_id": run.info.run_id}))
+    assert resumable_run_id(marker, experiment_id) == run.info.run_id
+    assert resumable_run_id(marker, tracking.configure(tracking_uri, "another")) is None
+    mlflow.delete_run(run.info.run_id)
+    assert resumable_run_id(marker, experiment_id) is None  # resuming a deleted run would crash after captioning

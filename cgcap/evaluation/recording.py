@@ -77,21 +77,23 @@ def write_reports(
     return [predictions_path, scores_path, metrics_path] + ([plot_path] if plot_path else [])
 
 
-def _previous_run_id(output: Path) -> str | None:
+def resumable_run_id(marker: Path, experiment_id: str) -> str | None:
+    """The run a marker file names, if it can be resumed: live and in this experiment; else start afresh."""
     import mlflow
 
-    marker = output / RUN_MARKER
     if not marker.is_file():
         return None
     run_id = json.loads(marker.read_text()).get("run_id")
     try:
-        mlflow.get_run(run_id)
-    except Exception:  # the marker points at another tracking store: start afresh
+        run = mlflow.get_run(run_id)
+    except Exception:  # the marker points at another tracking store
+        return None
+    if run.info.lifecycle_stage != "active" or run.info.experiment_id != experiment_id:
         return None
     return run_id
 
 
-def _log_params(run, params: dict[str, str]) -> None:
+def log_params_resumed(run, params: dict[str, str]) -> None:
     """Params of a resumed run: MLflow refuses to change a logged value, so changes become tags."""
     import mlflow
 
@@ -108,7 +110,7 @@ def record_run(request, settings: Settings, manifest, predictions, report: Metri
 
     from cgcap import tracking
 
-    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    experiment_id = tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
     files = write_reports(output / "report", manifest, predictions, report, counts)
     metrics = dict(report.corpus)
     metrics.update({key: float(value) for key, value in counts.items()})
@@ -119,9 +121,9 @@ def record_run(request, settings: Settings, manifest, predictions, report: Metri
     # Unavailable metrics are tagged with the reason rather than logged as 0.
     tags.update({f"unavailable.{name}": reason[:5000] for name, reason in report.unavailable.items()})
     run_name = request.run_name or f"{manifest.dataset}-{manifest.split}"
-    with mlflow.start_run(run_id=_previous_run_id(output), run_name=run_name, parent_run_id=request.parent_run_id,
+    with mlflow.start_run(run_id=resumable_run_id(output / RUN_MARKER, experiment_id), run_name=run_name, parent_run_id=request.parent_run_id,
                           nested=request.parent_run_id is not None, tags=tags) as run:
-        _log_params(run, run_params(request, settings, manifest, predictions))
+        log_params_resumed(run, run_params(request, settings, manifest, predictions))
         mlflow.log_metrics(metrics)
         for path in files:
             mlflow.log_artifact(str(path))

@@ -44,21 +44,21 @@ def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tup
 
     from cgcap import tracking
     from cgcap.evaluation.plots import plot_sweep
+    from cgcap.evaluation.recording import log_params_resumed, resumable_run_id
 
     key, values = parse_sweep(sweep)
     variants = [settings_with(settings, key, value) for value in values]  # refuse bad values before any work
     output = Path(request.output)
     output.mkdir(parents=True, exist_ok=True)
-    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    experiment_id = tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
     marker = output / PARENT_MARKER
-    parent_id = json.loads(marker.read_text())["run_id"] if marker.is_file() else None
-    with mlflow.start_run(run_id=parent_id, run_name=request.run_name or f"sweep {key}",
+    with mlflow.start_run(run_id=resumable_run_id(marker, experiment_id), run_name=request.run_name or f"sweep {key}",
                           tags={"cgcap.kind": "sweep", "cgcap.sweep.key": key}) as parent:
         parent_id = parent.info.run_id
         marker.write_text(json.dumps({"run_id": parent_id}))
         params = {k: "null" if v is None else str(v)[:6000] for k, v in settings.flat().items() if k != key}
         params.update({"sweep.key": key, "sweep.values": ",".join(values)})
-        mlflow.log_params(params)
+        log_params_resumed(parent, params)
     outcomes = []
     for value, variant in zip(values, variants):
         child = request.model_copy(update={
