@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cgcap.decoding.prompts import ClassifierGuide
+
 
 class Beam(BaseModel):
     text: str
@@ -24,4 +26,5 @@ class CaptionResult(BaseModel):
     beams: list[Beam]
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     model_ids: dict[str, str | None] = Field(default_factory=dict)
+    guide: ClassifierGuide | None = None  # the classifier that steered this input; None when λ1 = 0
     settings: dict[str, Any] = Field(default_factory=dict)
