@@ -104,3 +104,16 @@ def test_no_classifier_is_loaded_for_a_modality_at_lambda1_zero(tiny, samples):
         assert result.beams[0].classifier_score is None
     with pytest.raises(AssertionError, match="loaded tiny:bert-classifier"):  # the audio rule still needs one
         captioner.caption(samples["bell.flac"], filename="bell.flac")
+
+
+def test_an_evaluation_run_records_which_classifier_steered_each_modality():
+    from cgcap.decoding.prompts import ClassifierGuide
+    from cgcap.evaluation.predictions import Prediction
+    from cgcap.evaluation.recording import guide_params
+
+    image = ClassifierGuide(rule="image", classifier="minilm-l6-audibility", wanted_label=0, weight=0.6)
+    rows = [Prediction(id="a", caption="a cat", modality="image", guide=image.model_dump_json()),
+            Prediction(id="b", caption="a bell", modality="audio", guide=None),
+            Prediction(id="c", error="unreadable media: empty", modality="video")]
+    assert guide_params(rows) == {"guide.image": "minilm-l6-audibility label 0 weight 0.6 (image rule)",
+                                  "guide.audio": "none"}

@@ -60,6 +60,7 @@ class CaptioningActor:
             classifier_score=best.classifier_score if best else None,
             seconds=time.perf_counter() - started,
             model_ids=json.dumps(result.model_ids),
+            guide=result.guide.model_dump_json() if result.guide is not None else None,
         )
 
     def encoders(self) -> dict[str, Any]:

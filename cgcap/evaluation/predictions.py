@@ -27,6 +27,7 @@ class Prediction(BaseModel):
     classifier_score: float | None = None  # the guide classifier's P(wanted label)
     seconds: float | None = None
     model_ids: str | None = None  # JSON of CaptionResult.model_ids: the exact models behind the caption
+    guide: str | None = None  # JSON of CaptionResult.guide: the classifier that steered this item; None at λ1 = 0
 
 
 class PredictionStore:

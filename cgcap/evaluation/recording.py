@@ -45,7 +45,21 @@ def run_params(request, settings: Settings, manifest: DatasetManifest, predictio
             model_ids.update({k: v for k, v in json.loads(row.model_ids).items() if v is not None or k not in model_ids})
     for role, model_id in sorted(model_ids.items()):
         params[f"model_id.{role}"] = "null" if model_id is None else str(model_id)
+    params.update(guide_params(predictions.values()))
     return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
+
+
+def guide_params(predictions) -> dict[str, str]:
+    """``guide.<modality>``: which classifier steered that modality's items, towards which label ("none" at λ1 = 0)."""
+    seen: dict[str, set[str]] = {}
+    for row in predictions:
+        if row.caption is None or row.modality is None:
+            continue
+        guide = json.loads(row.guide) if row.guide else None
+        text = "none" if guide is None else (f"{guide['classifier']} label {guide['wanted_label']} "
+                                             f"weight {guide['weight']:g} ({guide['rule']} rule)")
+        seen.setdefault(row.modality, set()).add(text)
+    return {f"guide.{modality}": " | ".join(sorted(texts)) for modality, texts in sorted(seen.items())}
 
 
 def write_reports(

@@ -49,12 +49,17 @@ class EvaluationOutcome(BaseModel):
 
 
 def check_judge(settings: Settings) -> None:
+    from cgcap.decoding.prompts import classifiers_in_use
+
     judge = settings.models.judge_classifier
-    if judge is not None and judge == settings.models.classifier:
-        raise SettingsError(
-            f"models.judge_classifier must differ from models.classifier ({judge!r}): "
-            "a guide judging its own captions measures nothing"
-        )
+    guides = classifiers_in_use(settings.decoding, settings.models)
+    for rule, spec in guides.items():
+        if judge is not None and judge == spec:
+            key = "models.classifier" if rule == "audio" else "models.image_classifier"
+            raise SettingsError(
+                f"models.judge_classifier must differ from the classifier that steers {rule} captions "
+                f"({key} = {judge!r}): a guide judging its own captions measures nothing"
+            )
 
 
 def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
