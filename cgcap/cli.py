@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "cgcap.serving.cli": "serve",
     "cgcap.tracking_cli": "runs",
     "cgcap.data.media_cli": "media",
+    "cgcap.experiments.cli": "experiment",
 }
 
 

@@ -37,6 +37,7 @@ class EvaluationRequest(BaseModel):
     ids: list[str] | None = None
     run_name: str | None = None
     parent_run_id: str | None = None  # set by sweeps: this run is a child
+    in_process: bool = False  # caption in this process with the same actor class, no Ray (small runs)
     echo: bool = True  # print each caption as it lands
 
 
@@ -46,6 +47,7 @@ class EvaluationOutcome(BaseModel):
     metrics: dict[str, float]
     unavailable: dict[str, str]
     counts: dict[str, int]
+    seconds_per_item: float | None = None
 
 
 def check_judge(settings: Settings) -> None:
@@ -118,19 +120,35 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
     written = 0
     for batch in captions.iter_batches(batch_size=None, batch_format="pandas"):
         batch = batch.astype(object).where(batch.notna(), None)  # pandas NaN back to None
-        rows = [Prediction.model_validate(record) for record in batch.to_dict("records")]
-        store.write_batch(rows)
-        written += len(rows)
+        written += _write_batch([Prediction.model_validate(r) for r in batch.to_dict("records")], store, echo)
         log.info("captioned %d/%d", written, len(items))
-        if echo:
-            for row in rows:
-                text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
-                print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}", flush=True)
     return written
 
 
+def caption_in_process(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True) -> int:
+    """The same actor class called here, batch by batch: for runs so small that starting Ray dominates."""
+    from cgcap.evaluation.actor import CaptioningActor
+
+    actor = CaptioningActor(settings.model_dump(mode="json"))
+    written, size = 0, settings.evaluation.batch_size
+    for start in range(0, len(items), size):
+        batch = items[start:start + size]
+        written += _write_batch([actor.caption_item(item["id"], item["media_path"]) for item in batch], store, echo)
+        log.info("captioned %d/%d", written, len(items))
+    return written
+
+
+def _write_batch(rows: list[Prediction], store: PredictionStore, echo: bool) -> int:
+    store.write_batch(rows)
+    if echo:
+        for row in rows:
+            text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
+            print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}", flush=True)
+    return len(rows)
+
+
 def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
-    from cgcap.evaluation.recording import record_run
+    from cgcap.evaluation.recording import mean_seconds, record_run
     from cgcap.evaluation.scoring import score_predictions
 
     check_judge(settings)
@@ -149,11 +167,12 @@ def run_evaluation(request: EvaluationRequest, settings: Settings) -> Evaluation
     log.info("%s/%s: %d items, %d already done, %d missing, %d to caption", manifest.dataset, manifest.split,
              len(manifest.items), len(done & {i.id for i in manifest.items}), len(missing), len(pending))
     if pending:
-        caption_with_ray(pending, settings, store, echo=request.echo)
+        caption = caption_in_process if request.in_process else caption_with_ray
+        caption(pending, settings, store, echo=request.echo)
 
     wanted = {item.id for item in manifest.items}
     predictions = {row.id: row for row in store.read() if row.id in wanted}
     report, counts = score_predictions(manifest, predictions, settings)
     run_id = record_run(request, settings, manifest, predictions, report, counts, output)
     return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
-                             unavailable=report.unavailable, counts=counts)
+                             unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions))
