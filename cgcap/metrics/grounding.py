@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cgcap.decoding.prompts import without_prompt
 from cgcap.decoding.result import CaptionResult
 
 # A word is "real" at a Zipf frequency of at least 1.5 in wordfreq 3.1.1's English list
@@ -29,6 +28,21 @@ def caption_words(text: str) -> list[str]:
     from wordfreq import tokenize
 
     return [token for token in tokenize(text, "en") if any(ch.isalpha() for ch in token)]
+
+
+def written_words(caption: str, prompt: str | None = None) -> list[str]:
+    """The caption's words after the prompt's words.
+
+    Word by word rather than by characters: a caption that glued its first piece onto the
+    prompt ("Audio of abell") wrote the word "abell", not "bell".
+    """
+    words = caption_words(caption)
+    if prompt and caption.startswith(prompt):
+        for expected in caption_words(prompt):
+            if not words or words[0] != expected:
+                break
+            words = words[1:]
+    return words
 
 
 def word_forms(word: str) -> set[str]:
@@ -62,7 +76,7 @@ def names_content(caption: str, words: Iterable[str], prompt: str | None = None)
 
     An entry of several words ("alarm clock") must appear as consecutive words.
     """
-    written = [word_forms(token) for token in caption_words(without_prompt(caption, prompt))]
+    written = [word_forms(token) for token in written_words(caption, prompt)]
     for entry in words:
         wanted = [word_forms(token) for token in caption_words(entry)]
         if not wanted:
@@ -77,7 +91,7 @@ def count_real_words(caption: str, prompt: str | None = None) -> tuple[int, int]
     """(real words, words) in the caption after ``prompt``; real = Zipf frequency >= ``REAL_WORD_ZIPF``."""
     from wordfreq import zipf_frequency
 
-    words = caption_words(without_prompt(caption, prompt))
+    words = written_words(caption, prompt)
     return sum(zipf_frequency(word, "en") >= REAL_WORD_ZIPF for word in words), len(words)
 
 
