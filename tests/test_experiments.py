@@ -156,3 +156,28 @@ def test_transfer_check_fills_classifier_by_modality_with_gains_over_no_classifi
     # The three parents side by side.
     assert main(["runs", "compare", parent_id, parent_id]) == 0
     assert "gain.image guide.audio" in capsys.readouterr().out
+
+
+def test_evaluations_of_a_dataset_with_word_lists_report_hit_rate_real_words_and_endings(tmp_path):
+    import json
+
+    from cgcap.data.datasets import read_folder
+    from cgcap.evaluation.predictions import Prediction
+    from cgcap.evaluation.scoring import grounding_metrics
+
+    for name in ("bell.wav", "cat.png", "dog.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "content_words.json").write_text(json.dumps({"bell.wav": ["bell"], "cat.png": ["cat", "kitten"],
+                                                              "dog.png": ["dog"]}))
+    predictions = {
+        "bell.wav": Prediction(id="bell.wav", prompt="Audio of a", caption="bells ringing.", ended_on_own=True),
+        "cat.png": Prediction(id="cat.png", prompt="Image of a", caption="kitten zzqxv", ended_on_own=False),
+        "dog.png": Prediction(id="dog.png", error="unreadable media: empty"),
+    }
+    report = grounding_metrics(read_folder(tmp_path), predictions)
+    assert report.corpus["hit_rate"] == pytest.approx(1.0)  # both captions name their content; failures not counted
+    assert report.corpus["ends_on_own_share"] == pytest.approx(0.5)
+    assert report.corpus["real_word_share"] == pytest.approx(3 / 4)  # "zzqxv" is not a word
+    assert report.per_item["cat.png"] == {"real_word_share": 0.5, "hit": 1.0, "ended_on_own": 0.0}
+    (tmp_path / "content_words.json").unlink()
+    assert "hit_rate" in grounding_metrics(read_folder(tmp_path), predictions).unavailable

@@ -15,7 +15,7 @@ from cgcap.decoding.prompts import classifier_specs, settings_for_modalities
 
 # The quality an experiment compares, first found wins: whether captions name their content, then caption
 # metrics against references, then the modality encoder's cosine. Any metric name may be asked for instead.
-QUALITY_PREFERENCE = ["grounding_hit_rate", "hit_rate", "CIDEr-D", "BERTScore-F1"]
+QUALITY_PREFERENCE = ["hit_rate", "CIDEr-D", "BERTScore-F1"]
 
 
 class ExperimentError(ValueError):
