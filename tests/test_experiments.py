@@ -153,9 +153,12 @@ def test_transfer_check_fills_classifier_by_modality_with_gains_over_no_classifi
                 assert parent.data.metrics[f"retained.{guide}.{modality}"] == pytest.approx(gain / own)
     assert {"transfer.png", "transfer.csv"} <= artifact_names(client, parent_id)
 
-    # The three parents side by side.
+    # Parents side by side, or one parent's children.
     assert main(["runs", "compare", parent_id, parent_id]) == 0
     assert "gain.image guide.audio" in capsys.readouterr().out
+    assert main(["runs", "compare", "--children", parent_id, "--differences"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert all(name[:24] in header for name in children)
 
 
 def test_evaluations_of_a_dataset_with_word_lists_report_hit_rate_real_words_and_endings(tmp_path):
