@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"cgcap: {path}: {error}", file=sys.stderr)
             failed.append(path)
             continue
+        if not args.json:  # --json carries them in the object
+            for warning in result.warnings:
+                print(f"cgcap: {path}: warning: {warning}", file=sys.stderr)
         _print(result, args.json)
     if failed:
         raise CommandError(f"{len(failed)} of {len(args.files)} inputs could not be captioned: {', '.join(failed)}")
