@@ -132,6 +132,14 @@ def test_caption_command_refuses_bad_use_in_one_line(argv, message, capsys):
     assert message in error and len(error.splitlines()) == 1
 
 
+def test_caption_command_names_missing_files_before_loading_any_model(media_files, capsys):
+    # The language model spec does not exist: loading it first would fail with that error instead.
+    code = main(["caption", str(media_files / "tone.wav"), "missing.flac", "--profile", "tiny",
+                 "--set", "models.language_model=tiny:nonexistent"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "cgcap: error: no such file: missing.flac"
+
+
 def test_caption_command_reports_unreadable_files_and_captions_the_rest(media_files, capsys):
     code = main(["caption", str(media_files / "notes.txt"), str(media_files / "red.png"), "--profile", "tiny",
                  "--set", "decoding.max_tokens=2"])

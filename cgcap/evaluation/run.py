@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,29 +99,40 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
     import ray
 
     from cgcap.evaluation.actor import CaptioningActor
+    from cgcap.evaluation.progress import BatchProgress, configure_ray_data_progress
     from cgcap.ray_connection import init_ray
 
     # Inside `ray job submit` (RAY_ADDRESS set) or with --address this joins the cluster; alone it starts
     # its own local Ray, without the dashboard: progress is shown by Ray Data and by this loop.
     init_ray(ray_address, local={"include_dashboard": False})
+    configure_ray_data_progress()
+    progress = BatchProgress(len(items))
     pool = settings.evaluation
     dataset = ray.data.from_items(items)
-    captions = dataset.map_batches(
-        CaptioningActor,
-        fn_constructor_kwargs={"settings_data": settings.model_dump(mode="json")},
-        batch_size=pool.batch_size,
-        batch_format="pandas",
-        compute=ray.data.ActorPoolStrategy(size=pool.actors),
-        num_cpus=pool.cpus_per_actor,
-        num_gpus=pool.gpus_per_actor or None,
-    )
+    with warnings.catch_warnings():
+        # Ray 2.60 (pinned) takes max_restarts only through its deprecated ray_remote_args.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        captions = dataset.map_batches(
+            CaptioningActor,
+            fn_constructor_kwargs={"settings_data": settings.model_dump(mode="json")},
+            batch_size=pool.batch_size,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=pool.actors),
+            num_cpus=pool.cpus_per_actor,
+            num_gpus=pool.gpus_per_actor or None,
+            # No actor restarts. Ray Data's default (restart forever, retry forever) loops on an item
+            # that kills its actor, and makes Ray log a scary "constructor arguments in the object store
+            # and max_restarts > 0" error for every actor (ray-project/ray#57733). A failed job loses
+            # nothing: finished batches are on disk and a rerun captions only the rest.
+            max_restarts=0,
+        )
     written = 0
     for batch in captions.iter_batches(batch_size=None, batch_format="pandas"):
         batch = batch.astype(object).where(batch.notna(), None)  # pandas NaN back to None
         rows = [Prediction.model_validate(record) for record in batch.to_dict("records")]
         store.write_batch(rows)
         written += len(rows)
-        log.info("captioned %d/%d", written, len(items))
+        log.info(progress.line(written))
         if echo:
             print_captions(rows)
     return written
