@@ -156,20 +156,21 @@ def test_a_run_marker_resumes_only_a_live_run_of_the_same_experiment(tmp_path, t
 
 
 def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order(tmp_path, tracking_uri, capsys):
-    make_clotho(tmp_path / "clotho", files=2)
-    output = tmp_path / "out"
-    PredictionStore(output).write_batch([Prediction(id="clip 01.wav", caption="bell rings", prompt="Audio of a"),
-                                         Prediction(id="clip 00.wav", caption="dog barks", prompt="Audio of a")])
-    args = ["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
-            "--output", str(output), "--profile", "tiny"]
+    from test_datasets import write_tone
 
-    assert evaluate(args) == 0  # everything is done: no Ray, no captioning
+    for name in ("a.wav", "b.wav"):
+        write_tone(tmp_path / "clips" / name)
+    output = tmp_path / "out"
+    PredictionStore(output).write_batch([Prediction(id="b.wav", caption="bell rings", prompt="Audio of a"),
+                                         Prediction(id="a.wav", caption="dog barks", prompt="Audio of a")])
+
+    # Everything is done: no Ray, no captioning, and no references to score against.
+    assert evaluate(["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--output", str(output),
+                     "--profile", "tiny"]) == 0
+
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [f"resumed 2 caption(s) already in {output}:",
-                         "clip 00.wav\tAudio of a dog barks", "clip 01.wav\tAudio of a bell rings"]
-
-    assert evaluate(args + ["--quiet"]) == 0
-    assert "resumed 2 caption(s)" not in capsys.readouterr().out
+                         "a.wav\tAudio of a dog barks", "b.wav\tAudio of a bell rings"]
 
 
 def test_ray_data_progress_is_a_bar_in_a_terminal_and_off_elsewhere():
