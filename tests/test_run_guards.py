@@ -72,6 +72,7 @@ def test_two_processes_setting_up_and_writing_one_sqlite_store_at_once_both_succ
         from pathlib import Path
         import mlflow
         from cgcap import tracking
+        Path({str(barrier)!r} + "." + sys.argv[1]).touch()  # imported, ready
         while not Path({str(barrier)!r}).exists():
             time.sleep(0.01)
         tracking.configure({uri!r}, "cgcap")
@@ -84,8 +85,10 @@ def test_two_processes_setting_up_and_writing_one_sqlite_store_at_once_both_succ
     workers = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), name], cwd=ROOT, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
                for name in ("training", "evaluation")]
-    time.sleep(3)  # both have imported mlflow and wait at the barrier
-    barrier.touch()
+    while not all(Path(f"{barrier}.{name}").exists() for name in ("training", "evaluation")):
+        assert all(worker.poll() is None for worker in workers), [w.communicate()[0] for w in workers]
+        time.sleep(0.05)
+    barrier.touch()  # both wait at the barrier: release them together
     outputs = [worker.communicate(timeout=120)[0] for worker in workers]
 
     assert [worker.returncode for worker in workers] == [0, 0], outputs
