@@ -112,6 +112,13 @@ def id3v2(size: int | None = None) -> bytes:
     return b"ID3\x03\x00\x00" + syncsafe(len(TITLE_FRAME) if size is None else size) + TITLE_FRAME
 
 
+def id3v2_with_cover_art() -> bytes:
+    """An ID3v2.3 tag holding album art (an APIC frame with a JPEG), as music players write it."""
+    body = b"\0" + b"image/jpeg\0" + b"\x03" + b"\0" + pillow(photo().resize((64, 43)), "JPEG")
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\0\0" + body
+    return b"ID3\x03\x00\x00" + syncsafe(len(frame)) + frame
+
+
 ID3V1 = b"TAG" + b"Bell".ljust(30, b"\0") + b"Artist".ljust(30, b"\0") + b"Album".ljust(30, b"\0") + b"2024" + \
     b"".ljust(30, b"\0") + b"\x0c"
 
@@ -205,6 +212,8 @@ CORPUS: list[CorpusFile] = [
     CorpusFile("mp3 with id3v2 tag", lambda: id3v2() + _mp3(), Captioned("audio", "mp3", 3.0)),
     CorpusFile("mp3 with id3v1 tag", lambda: _mp3() + ID3V1, Captioned("audio", "mp3", 3.0)),
     CorpusFile("mp3 with id3v2 and id3v1 tags", lambda: id3v2() + _mp3() + ID3V1, Captioned("audio", "mp3", 3.0)),
+    CorpusFile("mp3 with cover art, no length header", lambda: id3v2_with_cover_art() + without_length_header(_mp3()),
+               Captioned("audio", "mp3", 3.0)),
     CorpusFile("mp3 with id3v2 tag declaring length 0", lambda: id3v2(size=0) + _mp3(),
                Captioned("audio", "mp3", 3.0, warning="libsndfile could not read it (Format not recognised")),
     CorpusFile("mp3 with id3v2 tag longer than the file", lambda: id3v2(size=1_000_000) + _mp3(),
