@@ -65,7 +65,7 @@ def test_checks_that_need_references_refuse_a_dataset_without_them(folders, tmp_
     error = capsys.readouterr().err
     assert code == 2 and ("has no reference captions" in error or "has none" in error)
     assert "captions.csv" in error and len(error.strip().splitlines()) == 1
-    assert not output.exists()  # refused before any captioning or run
+    assert not list(output.rglob("*.jsonl")) and not list(output.rglob("mlflow_*.json"))  # before any caption or run
 
 
 def test_real_caption_check_scores_each_guide_on_each_modalitys_own_captions(folders, tmp_path, tracking_uri):
@@ -149,6 +149,7 @@ def test_transfer_check_fills_classifier_by_modality_with_gains_over_no_classifi
             assert parent.data.metrics[f"gain.{guide}.{modality}"] == pytest.approx(gain)
             row = next(r for r in rows if r["guide"] == guide and r["modality"] == modality)
             assert row["quality_metric"] == metric and row["gain"] == pytest.approx(gain)
+            assert row[f"gain {metric}"] == pytest.approx(gain)  # every metric's gain is in the table too
             if own:
                 assert parent.data.metrics[f"retained.{guide}.{modality}"] == pytest.approx(gain / own)
     assert {"transfer.png", "transfer.csv"} <= artifact_names(client, parent_id)

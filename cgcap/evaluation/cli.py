@@ -25,6 +25,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="do not print each caption")
     parser.add_argument("--in-process", action="store_true",
                         help="caption in this process with the same actor class, without Ray (small runs)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join, host:port (default: RAY_ADDRESS, else a new local Ray)")
 
 
 def request_from_args(args: argparse.Namespace):
@@ -36,7 +38,7 @@ def request_from_args(args: argparse.Namespace):
     return EvaluationRequest(
         dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
         limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
-        in_process=args.in_process,
+        in_process=args.in_process, ray_address=args.address,
     )
 
 
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from cgcap.evaluation.run import EvaluationError, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
     from cgcap.models import ModelNotFoundError
+    from cgcap.ray_connection import ClusterUnreachable
 
     try:
         settings = settings_from_args(args)
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
             return 0
         outcome = run_evaluation(request, settings)
-    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError) as error:
+    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
+            ClusterUnreachable) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")

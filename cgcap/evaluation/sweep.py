@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from cgcap.config import Settings, SettingsError, _merge, build_settings, parse_override
-from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, run_evaluation
+from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, locked_output, run_evaluation
 
 PARENT_MARKER = "mlflow_parent_run.json"
 
@@ -58,6 +58,12 @@ def open_parent_run(output: Path, settings: Settings, run_name: str, tags: dict[
 
 
 def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
+    # The parent folder is locked too: two sweeps into it would share its run marker.
+    with locked_output(Path(request.output)):
+        return _run_sweep(request, settings, sweep)
+
+
+def _run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
     import mlflow
 
     from cgcap.evaluation.plots import plot_sweep

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cgcap.config import Settings, build_settings
 from cgcap.data.datasets import read_dataset
-from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, run_evaluation
+from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, locked_output, run_evaluation
 from cgcap.experiments.common import (ExperimentError, GuideChoice, check_references, items_by_modality,
                                       log_parent_results, metric_key, quality_metric, settings_guides)
 
@@ -37,6 +37,13 @@ def _folder_name(name: str) -> str:
 
 def run_transfer(request: EvaluationRequest, settings: Settings, guides: dict[str, GuideChoice] | None = None,
                  quality: str | None = None) -> tuple[str, list[dict]]:
+    # The parent folder is locked like a sweep's: two runs into it would share its run marker.
+    with locked_output(Path(request.output)):
+        return _run_transfer(request, settings, guides, quality)
+
+
+def _run_transfer(request: EvaluationRequest, settings: Settings, guides: dict[str, GuideChoice] | None,
+                  quality: str | None) -> tuple[str, list[dict]]:
     from cgcap.evaluation.plots import plot_matrix
     from cgcap.evaluation.sweep import open_parent_run
 
@@ -82,6 +89,9 @@ def run_transfer(request: EvaluationRequest, settings: Settings, guides: dict[st
             rows.append({"guide": name, "classifier": guides[name].classifier,
                          "wanted_label": guides[name].wanted_label, "modality": modality, "quality_metric": metric,
                          "baseline": base, "steered": steered, "gain": gain, "retained": retained,
+                         **{f"gain {m}": value - outcomes[BASELINE, modality].metrics[m]
+                            for m, value in sorted(outcomes[name, modality].metrics.items())
+                            if m in outcomes[BASELINE, modality].metrics and not m.startswith("items_")},
                          "run_id": outcomes[name, modality].run_id,
                          "baseline_run_id": outcomes[BASELINE, modality].run_id})
             if gain is not None:
