@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cgcap.config import Settings
-from cgcap.data.datasets import read_folder
+from cgcap.data.datasets import read_dataset
 from cgcap.data.devset import read_content_words
 from cgcap.decoding.prompts import without_prompt
 from cgcap.decoding.scoring import CandidateScorer
@@ -99,7 +99,7 @@ def load_grounding_items(root: str | Path, modality: str | None = None, ids: lis
     """A folder dataset with ``content_words.json`` (as ``scripts/make_devset.py`` writes) as benchmark items."""
     from cgcap.data.datasets import AUDIO_EXTENSIONS, DatasetError
 
-    manifest = read_folder(Path(root)).select(ids=ids)
+    manifest = read_dataset("folder", root).select(ids=ids)
     words = read_content_words(root)
     items = []
     for item in manifest.items:
