@@ -54,7 +54,7 @@ class GroundingRow(BaseModel):
     real_words: int = 0
     words: int = 0
     ends_on_own: bool = False
-    classifier_score: float | None = None  # the judge's P(wanted label | caption)
+    classifier_score: float | None = None  # P(wanted label | caption): the judge's, else the guiding classifier's
     seconds: float = 0.0
     tokens: int = 0
     bertscore_f1: float | None = None
@@ -91,7 +91,7 @@ class GroundingReport(BaseModel):
     rows: list[GroundingRow]
     summary: list[GroundingSummary]
     settings: dict[str, Any]
-    judge: str | None
+    judge: str  # what gave classifier_score
 
 
 def load_grounding_items(root: str | Path, modality: str | None = None, ids: list[str] | None = None,
@@ -113,14 +113,19 @@ def load_grounding_items(root: str | Path, modality: str | None = None, ids: lis
     return items[:limit] if limit is not None else items
 
 
-def judge_for(settings: Settings, captioner) -> tuple[CandidateScorer, str]:
-    """The classifier that scores the captions: ``models.judge_classifier``, else the guiding classifier."""
+def judge_for(settings: Settings, device: str = "cpu") -> tuple[CandidateScorer | None, str]:
+    """The classifier that scores captions: ``models.judge_classifier`` if set, else none.
+
+    With no judge, a caption's score is the one its guiding classifier gave it while
+    decoding (the chosen beam's ``classifier_score``), so each modality is scored by the
+    classifier that steered it; at λ1 = 0 no classifier ran and there is no score.
+    """
     spec = settings.models.judge_classifier
     if spec:
         from cgcap.classifier import TextClassifier
 
-        return TextClassifier.load(spec, device=captioner.device), spec
-    return captioner.classifier, settings.models.classifier
+        return TextClassifier.load(spec, device=device), spec
+    return None, "the guiding classifier"
 
 
 def code_version() -> str:
@@ -181,10 +186,13 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     row.hit = names_content(result.caption, item.words, result.prompt)
     row.real_words, row.words = real, total
     row.ends_on_own = ends_on_own(result)
+    chosen = next((beam for beam in result.beams if beam.text == result.caption), None)
     row.seconds = result.timings.get("total", 0.0)
     row.tokens = int(result.timings.get("tokens", 0))
     if judge is not None:
         row.classifier_score = float(wanted_probability(judge, [result.caption], settings.decoding.wanted_label)[0])
+    elif chosen is not None:
+        row.classifier_score = chosen.classifier_score
     return row
 
 
@@ -269,7 +277,7 @@ def grounding_report(captioner, items: list[GroundingItem],
                      reference_scores: bool = True) -> GroundingReport:
     """Caption, judge and summarise: the whole benchmark for one captioner."""
     settings = captioner.settings
-    judge, judge_spec = judge_for(settings, captioner)
+    judge, judge_spec = judge_for(settings, captioner.device)
     rows = caption_rows(captioner, items, variants or LAMBDA_ZERO_AND_DEFAULT, judge, judge_spec, cache, progress)
     if reference_scores:
         for name, reason in add_reference_scores(rows, items, settings).items():
