@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_settings_arguments(parser)
     parser.add_argument("--data-root", default="data/devset", help="folder dataset with content_words.json")
-    parser.add_argument("--modality", choices=["audio", "image"], help="only items of this modality")
+    parser.add_argument("--modality", choices=["audio", "image", "video"], help="only items of this modality")
     parser.add_argument("--ids", help="comma-separated item ids (file names inside the folder)")
     parser.add_argument("--limit", type=int, help="the first N items (after --modality / --ids)")
     parser.add_argument("--default-only", action="store_true", help="skip the lambda_mod=0 variant")

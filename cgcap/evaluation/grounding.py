@@ -28,7 +28,7 @@ from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "image")
+MODALITIES = ("audio", "image", "video")
 # Default variants: the modality term off, then the settings as given (the profile's λ_mod).
 LAMBDA_ZERO_AND_DEFAULT: dict[str, dict[str, Any]] = {"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}
 
@@ -97,14 +97,16 @@ class GroundingReport(BaseModel):
 def load_grounding_items(root: str | Path, modality: str | None = None, ids: list[str] | None = None,
                          limit: int | None = None) -> list[GroundingItem]:
     """A folder dataset with ``content_words.json`` (as ``scripts/make_devset.py`` writes) as benchmark items."""
-    from cgcap.data.datasets import AUDIO_EXTENSIONS, DatasetError
+    from cgcap.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, DatasetError
 
     manifest = read_dataset("folder", root).select(ids=ids)
     words = read_content_words(root)
     items = []
     for item in manifest.items:
-        kind = "audio" if Path(item.id).suffix.lower() in AUDIO_EXTENSIONS else "image"
-        if item.missing or (modality and kind != modality):
+        # A file named in captions.csv but gone stays in: its caption fails and is counted as failed.
+        suffix = Path(item.id).suffix.lower()
+        kind = "audio" if suffix in AUDIO_EXTENSIONS else "image" if suffix in IMAGE_EXTENSIONS else "video"
+        if modality and kind != modality:
             continue
         if item.id not in words:
             raise DatasetError(f"{item.id} has no word list in {Path(root) / 'content_words.json'}")
