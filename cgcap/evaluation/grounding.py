@@ -273,6 +273,15 @@ def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
     return out
 
 
+def load_models(captioner, items: list[GroundingItem], variants: dict[str, dict[str, Any]]) -> None:
+    """Loads the encoders and classifier these captions will use, so that no caption's seconds include loading."""
+    present = {item.modality for item in items}
+    needed = {"audio", "image"} if "video" in present else present
+    loaded = [captioner.encoders[modality] for modality in sorted(needed)]  # lazy: loaded on first access
+    if any(captioner.settings_for(options).decoding.classifier_weight > 0 for options in variants.values()):
+        loaded.append(captioner.classifier)
+
+
 def grounding_report(captioner, items: list[GroundingItem],
                      variants: dict[str, dict[str, Any]] | None = None, cache: CaptionCache | None = None,
                      progress: Callable[[int, int, GroundingRow, bool], None] | None = None,
@@ -280,7 +289,9 @@ def grounding_report(captioner, items: list[GroundingItem],
     """Caption, judge and summarise: the whole benchmark for one captioner."""
     settings = captioner.settings
     judge, judge_spec = judge_for(settings, captioner.device)
-    rows = caption_rows(captioner, items, variants or LAMBDA_ZERO_AND_DEFAULT, judge, judge_spec, cache, progress)
+    variants = variants or LAMBDA_ZERO_AND_DEFAULT
+    load_models(captioner, items, variants)
+    rows = caption_rows(captioner, items, variants, judge, judge_spec, cache, progress)
     if reference_scores:
         for name, reason in add_reference_scores(rows, items, settings).items():
             log.warning("%s unavailable: %s", name, reason)
