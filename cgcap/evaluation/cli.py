@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from pydantic import ValidationError
 
+    from cgcap import tracking
     from cgcap.config import SettingsError
     from cgcap.evaluation.run import EvaluationError, EvaluationRequest, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         if args.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
+        tracking.tracking_uri(settings.tracking.tracking_uri)  # a store that dies with the job fails now, not after captioning
         request = EvaluationRequest(
             dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
             limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
             return 0
         outcome = run_evaluation(request, settings)
-    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError) as error:
+    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
+            tracking.TrackingStoreError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")
