@@ -52,3 +52,13 @@ def test_the_evaluation_job_refuses_before_reading_data_or_captioning(submitted_
     assert code == 2
     assert "is relative" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_submitted_job_refuses_a_relative_output_folder_that_would_vanish_with_it(submitted_job, monkeypatch,
+                                                                                    tmp_path, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.chdir(tmp_path)
+    code = evaluate(["--dataset", "folder", "--data-root", str(tmp_path), "--output", "runs/out", "--profile", "tiny"])
+    assert code == 2
+    assert "--output 'runs/out' is relative" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
         tracking.tracking_uri(settings.tracking.tracking_uri)  # a store that dies with the job fails now, not after captioning
+        if tracking.submitted_working_dir() and not Path(args.output).is_absolute():
+            raise EvaluationError(
+                f"--output {args.output!r} is relative, and this Ray job runs in a temporary copy of its --working-dir "
+                "that Ray deletes with the session; pass an absolute folder that outlives the job (e.g. /runs/NAME)"
+            )
         request = EvaluationRequest(
             dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
             limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
