@@ -10,7 +10,7 @@ authentication on (``RAY_AUTH_MODE=token``, this cluster's own token), but:
   stops every Ray on the machine;
 - a worker node can be killed without warning (``kill_node``), as when a machine dies.
 
-    python cluster/local.py    # starts a head + a GPU-declaring worker + MLflow, prints the exports, waits
+    python cluster/local.py    # head on 6379/8265 + a GPU-declaring worker + MLflow on 5000, until Ctrl-C
 """
 
 from __future__ import annotations
@@ -88,17 +88,19 @@ class LocalRayCluster:
     head_cpus: int = 2
     head_resources: dict[str, float] = field(default_factory=lambda: {"head_node": 1})
     extra_env: dict[str, str] = field(default_factory=dict)
+    gcs_port: int = 0  # 0: a free port
+    dashboard_port: int = 0
+    token: str = ""  # "": a fresh one
     temp_dir: Path = field(init=False)
-    gcs_port: int = field(init=False)
-    dashboard_port: int = field(init=False)
-    token: str = field(init=False)
     nodes: list[RayNode] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         # Short: Ray's socket paths under the temp dir must fit in 107 characters.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="cgray", dir="/tmp"))
-        self.gcs_port, self.dashboard_port = free_ports(2)
-        self.token = secrets.token_hex(32)
+        gcs, dashboard = free_ports(2)
+        self.gcs_port = self.gcs_port or gcs
+        self.dashboard_port = self.dashboard_port or dashboard
+        self.token = self.token or secrets.token_hex(32)
 
     @property
     def address(self) -> str:
@@ -200,7 +202,7 @@ class TrackingServer:
     """``mlflow server`` on 127.0.0.1 with a sqlite backend and an artifact root, as the README starts it."""
 
     root: Path
-    port: int = field(default_factory=lambda: free_ports(1)[0])
+    port: int = 0  # 0: a free port
     process: subprocess.Popen | None = None
 
     @property
@@ -208,6 +210,7 @@ class TrackingServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120) -> "TrackingServer":
+        self.port = self.port or free_ports(1)[0]
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "mlflow-server.log", "ab")
         self.process = subprocess.Popen(
@@ -232,16 +235,27 @@ class TrackingServer:
             self.process = None
 
 
-def main() -> int:
-    """Start head + worker + tracking server, print how to reach them, wait for Ctrl-C."""
-    cluster = LocalRayCluster(head_cpus=2)
-    server = TrackingServer(cluster.temp_dir / "mlflow")
-    try:
+def main(argv: list[str] | None = None) -> int:
+    """Start head + GPU-declaring worker + tracking server on the README's ports; stop all on Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A two-node Ray cluster and an MLflow server on this machine.")
+    parser.add_argument("--port", type=int, default=6379, help="the head's GCS port (0: any free port)")
+    parser.add_argument("--dashboard-port", type=int, default=8265, help="jobs, Serve deploys, State API")
+    parser.add_argument("--mlflow-port", type=int, default=5000, help="the tracking server")
+    parser.add_argument("--worker-gpus", type=int, default=1, help="GPUs the worker declares (none need exist)")
+    args = parser.parse_args(argv)
+    # The token of this shell (`export RAY_AUTH_TOKEN=$(ray get-auth-token --generate)`), else a fresh one.
+    cluster = LocalRayCluster(head_cpus=2, gcs_port=args.port, dashboard_port=args.dashboard_port,
+                              token=os.environ.get("RAY_AUTH_TOKEN", ""))
+    server = TrackingServer(cluster.temp_dir / "mlflow", port=args.mlflow_port)
+    try:  # Ctrl-C during start-up raises KeyboardInterrupt: the finally below still stops what started
         cluster.start_head()
-        cluster.add_worker("worker", cpus=2, gpus=1, resources={"worker_node": 1})
+        cluster.add_worker("worker", cpus=2, gpus=args.worker_gpus, resources={"worker_node": 1})
         server.start()
-        print(f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN={cluster.token}\n"
-              f"export RAY_ADDRESS={cluster.dashboard} MLFLOW_TRACKING_URI={server.uri}", flush=True)
+        print(f"head {cluster.address}, dashboard {cluster.dashboard}, MLflow {server.uri}; Ctrl-C stops all\n"
+              f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN={cluster.token}", flush=True)
+        # Blocked only now: children inherit the signal mask, and the nodes must still obey SIGTERM.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
