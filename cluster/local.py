@@ -128,12 +128,12 @@ class LocalRayCluster:
                 "--min-worker-port=0", "--max-worker-port=0"]
 
     def _start(self, name: str, arguments: list[str], resources: dict[str, float]) -> RayNode:
-        log = open(self.temp_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(
-            ["ray", "start", "--block", "--node-ip-address=127.0.0.1", f"--temp-dir={self.temp_dir}",
-             "--disable-usage-stats", f"--resources={json.dumps(resources)}", *arguments, *self._node_ports()],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.temp_dir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                ["ray", "start", "--block", "--node-ip-address=127.0.0.1", f"--temp-dir={self.temp_dir}",
+                 "--disable-usage-stats", f"--resources={json.dumps(resources)}", *arguments, *self._node_ports()],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         node = RayNode(name, process, resources)
         self.nodes.append(node)
         return node
@@ -212,13 +212,13 @@ class TrackingServer:
     def start(self, timeout: float = 120) -> "TrackingServer":
         self.port = self.port or free_ports(1)[0]
         self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "mlflow-server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-             "--artifacts-destination", str(self.root / "mlartifacts"), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.root / "mlflow-server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+                 "--artifacts-destination", str(self.root / "mlartifacts"), "--workers", "1"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         _wait(self._healthy, self.process, "mlflow server", timeout)
         return self
 
