@@ -25,7 +25,8 @@ from cluster.local import LocalRayCluster, TrackingServer, free_ports
 from test_datasets import write_tone
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--profile", "tiny", "--set", "evaluation.bertscore_encoder=null", "--set", "decoding.max_tokens=6"]
+# 40 tokens a clip: slow enough that the second actor starts, and the worker dies, before the last clip.
+TINY = ["--profile", "tiny", "--set", "evaluation.bertscore_encoder=null", "--set", "decoding.max_tokens=40"]
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def pool_nodes(cluster: LocalRayCluster) -> set[str]:
 def test_an_evaluation_job_spans_both_nodes_loses_nothing_when_the_worker_dies_and_its_run_outlives_it(
         cluster, tmp_path):
     ray_cluster, server = cluster
-    clips = 10
+    clips = 16
     for index in range(clips):
         write_tone(tmp_path / "clips" / f"tone{index}.wav", frequency=220.0 + 40 * index, seconds=0.5)
     output = tmp_path / "out"
@@ -164,11 +165,13 @@ def test_an_evaluation_job_spans_both_nodes_loses_nothing_when_the_worker_dies_a
     assert 1 <= len(before) < clips, "the worker must die half-way for this test to mean anything"
     wait_for(lambda: job_status(ray_cluster, job) in ("SUCCEEDED", "FAILED", "STOPPED"), 300, "the first job to end")
     done_before = store.done_ids()
+    parts_before = {part: part.read_bytes() for part in store.part_files()}
 
     ray_cluster.add_worker("worker2", cpus=3, gpus=1, resources={"worker_node": 1})
     rerun = submit(ray_cluster, server.uri, command, wait=True)
     assert rerun.returncode == 0 and "succeeded" in rerun.stdout, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    recaptioned = {line.split("\t")[0] for line in rerun.stdout.splitlines() if line.startswith("tone")}
+    rewritten = [part for part in store.part_files() if parts_before.get(part) != part.read_bytes()]
+    recaptioned = {json.loads(line)["id"] for part in rewritten for line in part.read_text().splitlines()}
     assert recaptioned == {f"tone{i}.wav" for i in range(clips)} - done_before  # nothing captioned twice
 
     for name, content in before.items():  # parts written before the node died are untouched
