@@ -1,7 +1,7 @@
 """Two-node Ray cluster on this machine: start-up, `serve deploy`, caption latency over HTTP, and
 an evaluation job's throughput with its actor pool on both nodes.
 
-    python benchmarks/cluster.py [--profile tiny] [--requests 8] [--clips 12]
+    python benchmarks/two_node_cluster.py [--profile tiny] [--requests 8] [--clips 12]
 
 Prints each figure with the load average, since the nodes share this machine's cores.
 """
