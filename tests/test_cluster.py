@@ -9,9 +9,9 @@ is read back from the tracking server after the job is gone. Tiny profile throug
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -104,7 +104,7 @@ def test_serve_deploy_places_replicas_on_both_nodes_as_the_config_says_and_capti
         assert placed == {"Ingress": {nodes["head"]}, "GuidedDecoder": {nodes["worker"]},
                           "Encoder": {nodes["worker"]}, "Classifier": {nodes["worker"]}}
 
-        body = json.dumps({"content_base64": __import__("base64").b64encode(
+        body = json.dumps({"content_base64": base64.b64encode(
             (ROOT / "cgcap/samples/bell.flac").read_bytes()).decode(), "options": {"max_tokens": 3}}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/captions", data=body,
                                          headers={"Content-Type": "application/json"})
