@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -123,10 +124,13 @@ def _has_model(folder: Path) -> bool:
 def _export(tower: torch.nn.Module, tokenizer, folder: Path) -> None:
     from cgcap.models.prepare import estimate_seconds, timed_progress
 
+    # Texts of two lengths, so the traced batch has padding: transformers drops an all-ones attention
+    # mask while tracing, and a graph traced without one would ignore padding forever after.
     sample = tokenizer(["a short text", "a somewhat longer text to trace"], padding=True, return_tensors="pt")
     inputs = (sample["input_ids"], sample["attention_mask"])
     axes = {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}, "vectors": {0: "texts"}}
-    with timed_progress("ONNX export", estimate_seconds(EXPORT_SECONDS)), torch.no_grad():
+    with timed_progress("ONNX export", estimate_seconds(EXPORT_SECONDS)), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python branches and the exporter's deprecation notice
         tower = tower.eval()
         # The TorchScript exporter: the dynamo one needs onnxscript and gains nothing for these encoders.
         torch.onnx.export(tower, inputs, str(folder / "raw.onnx"), dynamo=False, opset_version=OPSET,

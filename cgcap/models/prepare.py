@@ -64,7 +64,8 @@ def progress_bar(total: float, description: str, unit: str = "it"):
 def timed_progress(description: str, estimate: float) -> Iterator[None]:
     """A bar that fills with elapsed time against ``estimate`` seconds, for a step with no progress of its own
     (it waits at 99% if the estimate was short, and jumps to 100% when the step ends)."""
-    bar = progress_bar(round(estimate, 1), description, unit="s")
+    estimate = max(1.0, round(estimate))
+    bar = progress_bar(estimate, description, unit="s")
     done = threading.Event()
     started = time.monotonic()
 
