@@ -78,15 +78,15 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
         if variant != "reference":
             result = decoder.caption(modality, classifier)
             beam_tokens, caption = result.beams[0].tokens, result.caption
-            scoring = result.timings["scoring"]
+            scoring, iterations_done = result.timings["scoring"], result.timings["iterations_per_token"]
         else:
             best = reference.caption(modality, classifier)[0]
-            beam_tokens, caption, scoring = best.tokens, best.text, None
+            beam_tokens, caption, scoring, iterations_done = best.tokens, best.text, None, float(iterations)
         seconds = min(seconds, time.perf_counter() - started)
         cpu_seconds = min(cpu_seconds, time.process_time() - cpu_started)
     out = {
         "variant": variant, "k": k, "tokens": beam_tokens, "caption": caption, "seconds": seconds,
-        "seconds_per_token": seconds / len(beam_tokens), "scoring_seconds": scoring,
+        "seconds_per_token": seconds / len(beam_tokens), "scoring_seconds": scoring, "iterations_per_token": iterations_done,
         "cpu_seconds_per_token": cpu_seconds / len(beam_tokens),
         "rss_after_load_mib": rss_loaded, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_threads": torch.get_num_threads(), "text_backend": classifier.backend + ("-int8" if int8 else ""),
@@ -122,7 +122,7 @@ def main() -> int:
           f"up to {args.tokens} tokens, device {args.device}, {os.cpu_count()} CPUs, "
           f"torch threads {args.threads or 'default'}, best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'k':>5} {'variant':>10} {'scorer':>10} {'s/token':>9} {'CPU s/token':>12} {'scoring s':>10} "
-          f"{'vs ref':>7} {'same tokens':>11} {'peak RSS MiB':>13}  caption")
+          f"{'iters':>6} {'vs ref':>7} {'CPU vs ref':>10} {'same tokens':>11} {'peak RSS MiB':>13}  caption")
     failed = False
     for k in args.k:
         runs = {}
@@ -141,11 +141,12 @@ def main() -> int:
             run = runs[variant] = json.loads(done.stdout.strip().splitlines()[-1])
             reference = runs.get("reference")
             ratio = f"{reference['seconds_per_token'] / run['seconds_per_token']:.2f}x" if reference else "-"
+            cpu_ratio = f"{reference['cpu_seconds_per_token'] / run['cpu_seconds_per_token']:.2f}x" if reference else "-"
             same = str(run["tokens"] == reference["tokens"]) if reference and variant != "reference" else "-"
             scoring = f"{run['scoring_seconds']:.2f}" if run["scoring_seconds"] is not None else "-"
             extra = f" (CUDA peak {run['cuda_peak_mib']:.0f} MiB)" if "cuda_peak_mib" in run else ""
             print(f"{k:>5} {variant:>10} {run['text_backend']:>10} {run['seconds_per_token']:>9.3f} "
-                  f"{run['cpu_seconds_per_token']:>12.3f} {scoring:>10} {ratio:>7} {same:>11} {run['peak_rss_mib']:>13.0f}  "
+                  f"{run['cpu_seconds_per_token']:>12.3f} {scoring:>10} {run['iterations_per_token']:>6.1f} {ratio:>7} {cpu_ratio:>10} {same:>11} {run['peak_rss_mib']:>13.0f}  "
                   f"{run['caption']!r}{extra}", flush=True)
         if "reference" in runs and "exact" in runs:
             failed |= runs["exact"]["tokens"] != runs["reference"]["tokens"]

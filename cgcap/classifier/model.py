@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel
 
 from cgcap.models import LoadedModel, load, resolve_device
+from cgcap.models.onnx_text import BATCH_SIZE as ONNX_BATCH_SIZE
 from cgcap.models.onnx_text import ClassifierLogits, OnnxTextTower, TextBackend, resolve_text_backend, run_by_length
 
 METADATA_FILE = "cgcap_classifier.json"
@@ -63,7 +64,7 @@ class TextClassifier:
         self._onnx = None
         if self.backend == "onnx":
             self._onnx = OnnxTextTower(ClassifierLogits(self.model), self.tokenizer, max_length=max_length,
-                                       batch_size=batch_size, int8=int8)
+                                       batch_size=min(batch_size, ONNX_BATCH_SIZE), int8=int8)
         elif self.device.type == "cuda":
             self.model.half()  # scores only, no gradients: half precision is enough on a GPU
 

@@ -34,6 +34,7 @@ class ContextCacheOptimizer:
     def __init__(self, model, settings: DecodingSettings):
         self.model = model
         self.settings = settings
+        self.iterations_run = 0  # Δ updates made, over all tokens (early_stop makes fewer)
 
     def shift(
         self,
@@ -56,6 +57,7 @@ class ContextCacheOptimizer:
                     return self._detached(delta), logits.detach()  # already at the final Δ: no more forward
                 previous_top = top
             loss = loss_of(torch.log_softmax(logits, dim=-1))
+            self.iterations_run += 1
             gradients = torch.autograd.grad(loss, flat, allow_unused=True)
             with torch.no_grad():
                 for tensor, gradient in zip(flat, gradients):
@@ -107,6 +109,7 @@ class GuidedDecoder:
         on_token: TokenCallback | None = None,
     ) -> CaptionResult:
         started = time.perf_counter()
+        self.optimizer.iterations_run = 0
         modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
         classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
         guidance = Guidance(self.settings, self.vocabulary.pieces, modality, classifier)
@@ -119,7 +122,7 @@ class GuidedDecoder:
         steps = beams.generated.shape[1]
         scoring = sum(c.seconds for c in (modality, classifier) if c is not None)
         result.timings = {"decode": seconds, "scoring": scoring, "seconds_per_token": seconds / steps,
-                          "tokens": float(steps)}
+                          "tokens": float(steps), "iterations_per_token": self.optimizer.iterations_run / steps}
         return result
 
     def _forward(self, last: torch.Tensor, cache) -> tuple[torch.Tensor, object]:

@@ -44,7 +44,7 @@ class ClapAudioEncoder:
         self._text_onnx = None
         if resolve_text_backend(text_backend, device, int8) == "onnx" and self.dtype == torch.float32:
             self._text_onnx = OnnxTextTower(TextFeatures(self.model), self.tokenizer, max_length=self._text_max_length,
-                                            batch_size=text_batch_size, int8=int8)
+                                            int8=int8)
 
     @property
     def _text_max_length(self) -> int:
