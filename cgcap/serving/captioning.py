@@ -54,7 +54,8 @@ def caption_with_remote_scorers(
     return CaptionResponse(
         **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
            "timings": timings, "model_ids": {**result.model_ids, **model_ids},
-           "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides}},
+           "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides},
+           "warnings": list(getattr(media, "warnings", []))},
         request_id=request_id,
         batching=tally.summary(),
     )
