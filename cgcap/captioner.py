@@ -83,7 +83,9 @@ class Captioner:
             else:
                 from cgcap.classifier import TextClassifier
 
-                self.classifiers[spec] = TextClassifier.load(spec, device=self.device)
+                models = self.settings.models
+                self.classifiers[spec] = TextClassifier.load(spec, device=self.device, backend=models.text_backend,
+                                                             int8=models.text_int8)
         return self.classifiers[spec]
 
     @property

@@ -37,11 +37,13 @@ class Classifier:
 
         self.default = settings.models.classifier
         self.device = resolve_device(settings.models.device)
+        self.backend = {"backend": settings.models.text_backend, "int8": settings.models.text_int8}
         # Each modality's classifier loads while the replica starts: a first-time fine-tune
         # (minilm-l6-audibility) or download happens here, not inside the first request, and a
         # missing model fails the deployment with its name. A modality at λ1 = 0 loads none.
         self.in_use = classifiers_in_use(settings.decoding, settings.models)
-        self.preloaded = {spec: TextClassifier.load(spec, self.device) for spec in dict.fromkeys(self.in_use.values())}
+        self.preloaded = {spec: TextClassifier.load(spec, self.device, **self.backend)
+                          for spec in dict.fromkeys(self.in_use.values())}
         self.loaded: dict[str, None] = {}  # ids loaded on this replica, oldest first
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.score, settings.serve)
@@ -54,7 +56,7 @@ class Classifier:
         if spec in self.preloaded:
             classifier = self.preloaded[spec]
         else:
-            classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device)
+            classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device, **self.backend)
         self.loaded.pop(model_id, None)
         self.loaded[model_id] = None
         return classifier

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from pydantic import ValidationError
 
+    from cgcap import tracking
     from cgcap.config import SettingsError
     from cgcap.evaluation.run import EvaluationError, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
@@ -80,13 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         request = request_from_args(args)
+        tracking.tracking_uri(settings.tracking.tracking_uri)  # a store that dies with the job fails now, not after captioning
+        if tracking.submitted_working_dir() and not Path(args.output).is_absolute():
+            raise EvaluationError(
+                f"--output {args.output!r} is relative, and this Ray job runs in a temporary copy of its --working-dir "
+                "that Ray deletes with the session; pass an absolute folder that outlives the job (e.g. /runs/NAME)"
+            )
         if args.sweep:
             parent_id, outcomes = run_sweep(request, settings, args.sweep)
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
             return 0
         outcome = run_evaluation(request, settings)
     except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
-            ClusterUnreachable) as error:
+            ClusterUnreachable, tracking.TrackingStoreError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")

@@ -137,7 +137,8 @@ def run_real_captions(request: RealCaptionRequest, settings: Settings) -> tuple[
               **{f"guide.{name}": guide.describe() for name, guide in guides.items()}}
     parent_id = open_parent_run(output, settings, request.run_name or f"real captions {request.dataset}",
                                 {"cgcap.kind": "experiment.real_captions"}, params, resume=False)
-    loaded = {spec: TextClassifier.load(spec, device=settings.models.device)
+    loaded = {spec: TextClassifier.load(spec, device=settings.models.device, backend=settings.models.text_backend,
+                                        int8=settings.models.text_int8)
               for spec in dict.fromkeys(g.classifier for g in guides.values())}
     rows, metrics, synthetic_cache = [], {}, {}
     for modality, positives, negatives, source in plan:
