@@ -104,3 +104,12 @@ def test_a_blank_prompt_is_refused(tiny_gpt2, prompt):
 def test_an_end_token_of_several_tokens_is_refused(tiny_gpt2):
     with pytest.raises(SettingsError, match="decoding.end_token 'stop' is 4 tokens"):
         GuidedDecoder(tiny_gpt2, DecodingSettings(end_token="stop", top_k=16))
+
+
+def test_a_prompt_longer_than_the_models_positions_is_refused_by_name(tiny_gpt2):
+    # tiny:gpt2 has 256 positions and a byte tokenizer: 300 characters cannot fit.
+    positions = tiny_gpt2.model.config.max_position_embeddings
+    with pytest.raises(SettingsError, match=f"exceeds the {positions} positions"):
+        GuidedDecoder(tiny_gpt2, DecodingSettings(prompt="a" * 300, top_k=16, max_tokens=4))
+    with pytest.raises(SettingsError, match="decoding.max_tokens"):
+        GuidedDecoder(tiny_gpt2, DecodingSettings(prompt="a" * (positions - 10), top_k=16, max_tokens=12))

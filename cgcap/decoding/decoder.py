@@ -79,6 +79,12 @@ class GuidedDecoder:
         if settings.beam_size > self.vocabulary.size:
             raise SettingsError(f"decoding.beam_size = {settings.beam_size} is larger than the vocabulary")
         self.prompt_ids = self.vocabulary.prompt_ids(settings.prompt)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if positions and len(self.prompt_ids) + settings.max_tokens > positions:
+            raise SettingsError(
+                f"the prompt ({len(self.prompt_ids)} tokens) plus decoding.max_tokens ({settings.max_tokens}) "
+                f"exceeds the {positions} positions of {lm.spec!r}"
+            )
         self.end_token_id = self.vocabulary.end_token_id(settings.end_token)
         forbidden = self.vocabulary.forbidden_ids
         self.forbidden_ids = forbidden[forbidden != self.end_token_id]  # a caption must be able to end

@@ -33,9 +33,14 @@ def _option_error(message: str, key: str | None) -> RequestRejected:
     return invalid(message, field=f"options.{key}" if key else "options", code="invalid_option")
 
 
-def _ceilings(serve: ServeSettings) -> dict[str, int]:
-    return {"top_k": serve.max_top_k, "num_iterations": serve.max_num_iterations,
-            "max_tokens": serve.max_tokens, "beam_size": serve.max_beam_size}
+def service_limits(serve: ServeSettings) -> dict[str, int]:
+    """Each decoding key's per-request ceiling, read from the key's own field metadata (``service_limit``)."""
+    limits = {}
+    for key, field in DecodingSettings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "service_limit" in extra:
+            limits[key] = getattr(serve, str(extra["service_limit"]))
+    return limits
 
 
 def classifier_allowed(spec: str, default: str) -> bool:
@@ -84,20 +89,21 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
             "or a named model from GET /v1/models", "classifier")
 
     overrides = {key: value for key, value in data.items() if key in decoding_keys}
-    prompt = overrides.get("prompt")
-    if isinstance(prompt, str) and len(prompt) > settings.serve.max_prompt_chars:
-        raise _option_error(f"prompt is {len(prompt)} characters; the limit is {settings.serve.max_prompt_chars}",
-                            "prompt")
+    limits = service_limits(settings.serve)
+    for key, value in overrides.items():  # text is capped before validation: it is never converted
+        text = DecodingSettings.model_fields[key].annotation is str
+        if text and isinstance(value, str) and key in limits and len(value) > limits[key]:
+            raise _option_error(f"{key} is {len(value)} characters; this service's limit is {limits[key]}", key)
     try:
         decoding = with_decoding(settings, **overrides).decoding
     except SettingsError as error:
         key = next((k for k in overrides if f"decoding.{k}:" in str(error)), None)
         raise _option_error(str(error).replace("invalid settings: decoding.", "invalid option "), key) from None
-    # Ceilings apply to the validated values, so "100000" (a string pydantic converts) cannot slip past.
-    for key, ceiling in _ceilings(settings.serve).items():
+    # Numbers are capped after validation, so "100000" (a string pydantic converts) cannot slip past.
+    for key in overrides:
         value = getattr(decoding, key)
-        if key in overrides and value > ceiling:
-            raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
+        if key in limits and not isinstance(value, str) and value > limits[key]:
+            raise _option_error(f"{key} {value} is above this service's limit of {limits[key]}", key)
     return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier,
                           default_video_mode=settings.media.video_mode)
 
