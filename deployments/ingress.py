@@ -11,6 +11,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from cgcap.config import Settings
+from cgcap.decoding.plan import classifier_counts
 from cgcap.models import ModelNotFoundError, known_models
 from cgcap.serving.api import create_app
 from cgcap.serving.errors import invalid, unavailable
@@ -36,7 +37,7 @@ class Ingress:
 
     async def check_models(self, options: CaptionOptions) -> None:
         """Load the request's classifier up front, so a missing model is a 422 before any decoding."""
-        if options.decoding.lambda_cls == 0:
+        if not classifier_counts(options.decoding):
             return
         model_id = options.classifier
         try:

@@ -26,6 +26,16 @@ from cgcap.models import LoadedModel
 
 # on_token(step, texts): the text of every beam after each token, e.g. for progress output.
 TokenCallback = Callable[[int, list[str]], None]
+# should_stop(): asked before each token; True ends the caption with CaptionCancelled (e.g. the client left).
+StopCheck = Callable[[], bool]
+
+
+class CaptionCancelled(Exception):
+    """The caller asked the decoder to stop (``should_stop``); no caption is returned."""
+
+    def __init__(self, tokens: int):
+        super().__init__(f"caption cancelled after {tokens} tokens")
+        self.tokens = tokens
 
 
 class ContextCacheOptimizer:
@@ -99,6 +109,7 @@ class GuidedDecoder:
         modality_scorer: CandidateScorer | None,
         classifier_scorer: CandidateScorer | None,
         on_token: TokenCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> CaptionResult:
         started = time.perf_counter()
         modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
@@ -107,7 +118,7 @@ class GuidedDecoder:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.settings.seed)
-            beams = self._decode(guidance, on_token)
+            beams = self._decode(guidance, on_token, should_stop)
         seconds = time.perf_counter() - started
         result = self._result(beams, modality, classifier)
         steps = beams.generated.shape[1]
@@ -121,7 +132,7 @@ class GuidedDecoder:
             output = self.model(last, cache=cache, use_cache=True)
         return output.logits[:, -1].float(), output.cache
 
-    def _decode(self, guidance: Guidance, on_token: TokenCallback | None) -> BeamSearch:
+    def _decode(self, guidance: Guidance, on_token: TokenCallback | None, should_stop: StopCheck | None) -> BeamSearch:
         s, config = self.settings, self.model.config
         tokens = torch.tensor([self.prompt_ids], device=self.device)  # [beams, length], start token first
         beams = BeamSearch(s.beam_size, self.end_token_id)
@@ -129,6 +140,8 @@ class GuidedDecoder:
             prefix = self.model(tokens[:, :-1], use_cache=True).cache
         context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
         for step in range(s.max_tokens):
+            if should_stop is not None and should_stop():
+                raise CaptionCancelled(step)
             last = tokens[:, -1:]
             # q from the running cache; the same pass extends the cache by the last token.
             q_logits, extended = self._forward(last, context.shifted())

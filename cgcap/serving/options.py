@@ -111,3 +111,10 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
 def video_mode(options: CaptionOptions) -> str:
     """For a video, ``modality`` picks the guiding track (audio or image); otherwise settings.media.video_mode."""
     return options.modality if options.modality in ("audio", "image") else options.default_video_mode
+
+
+def request_settings(settings: Settings, options: CaptionOptions) -> Settings:
+    """The settings one request runs with: its decoding keys, its classifier and its video track."""
+    models = settings.models.model_copy(update={"classifier": options.classifier})
+    media = settings.media.model_copy(update={"video_mode": video_mode(options)})
+    return settings.model_copy(update={"decoding": options.decoding, "models": models, "media": media})
