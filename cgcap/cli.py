@@ -10,18 +10,13 @@ import os
 import sys
 
 # Set before transformers is imported anywhere: with no hub reachable, a lookup
-# retries for ~30 s before failing (OFFLINE.md). Users with a hub set HF_HUB_OFFLINE=0.
+# retries for ~30 s before failing (docs/OFFLINE.md). Users with a hub set HF_HUB_OFFLINE=0.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # Areas that add subcommands; each module has ``register(subparsers)``.
-COMMAND_MODULES = {
-    "cgcap.decoding.cli": "caption",
-    "cgcap.classifier.cli": "classifier",
-    "cgcap.serving.cli": "serve",
-    "cgcap.tracking_cli": "runs",
-    "cgcap.data.media_cli": "media",
-}
+COMMAND_MODULES = ("cgcap.decoding.cli", "cgcap.classifier.cli", "cgcap.serving.cli", "cgcap.tracking_cli",
+                   "cgcap.data.media_cli")
 
 
 class CommandError(Exception):
@@ -134,15 +129,6 @@ def _open_clip_loadable(spec: str) -> str | None:
     return f"open_clip weights {arch}/{pretrained} are not in the local cache (they download from the hub on first load)"
 
 
-def _not_built_yet(commands, command: str) -> None:
-    def refuse(args: argparse.Namespace) -> int:
-        raise CommandError(f"'cgcap {command}' is not built in this version yet")
-
-    parser = commands.add_parser(command, help="(not built in this version yet)")
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
-    parser.set_defaults(handler=refuse)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cgcap", description="Classifier-guided captioning for audio and images (arXiv 2501.03183)."
@@ -155,15 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=_models_list)
 
-    for module_name, command in COMMAND_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if not error.name or not module_name.startswith(error.name):
-                raise
-            _not_built_yet(commands, command)
-            continue
-        module.register(commands)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

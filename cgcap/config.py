@@ -1,4 +1,4 @@
-"""Typed settings: decoding hyperparameters (ALGORITHM.md), model specs, limits.
+"""Typed settings: decoding hyperparameters (docs/ALGORITHM.md), model specs, limits.
 
 Settings come from a profile (a YAML file in ``cgcap/profiles``), then an optional
 YAML config file, then ``--set key=value`` overrides, each layer on top of the last.
@@ -35,7 +35,7 @@ def service_limit(serve_key: str) -> dict[str, str]:
 
 
 class DecodingSettings(_Section):
-    """The guided decoding loop; defaults are the papers' values (ALGORITHM.md)."""
+    """The guided decoding loop; defaults are the papers' values (docs/ALGORITHM.md)."""
 
     prompt: str = Field("Audio of a", min_length=1, json_schema_extra=service_limit("max_prompt_chars"),
         description="text the caption continues (audio, text-only)")

@@ -2,7 +2,7 @@
 
 import os
 
-# Before anything imports transformers: no hub here, fail fast instead of retrying (OFFLINE.md).
+# Before anything imports transformers: no hub here, fail fast instead of retrying (docs/OFFLINE.md).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

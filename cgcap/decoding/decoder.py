@@ -1,6 +1,6 @@
-"""The guided decoder: ALGORITHM.md's loop, with its exact speed-ups.
+"""The guided decoder: docs/ALGORITHM.md's loop, with its exact speed-ups.
 
-Read it beside the pseudo-code in ALGORITHM.md. The speed-ups: the context cache runs
+Read it beside the pseudo-code in docs/ALGORITHM.md. The speed-ups: the context cache runs
 along (extended by one token per step instead of recomputed), Δ stays on the LM's
 device, all beams' candidates go to a scorer in one call, and each distinct candidate
 text is scored once per caption (``CachedScorer``).
@@ -38,6 +38,15 @@ class CaptionCancelled(Exception):
         self.tokens = tokens
 
 
+def ranked(beams: list[Beam]) -> list[Beam]:
+    """ZeroCap's pick first: finished beams before unfinished ones, then the best modality score
+    (text-only: the best LM score). A finished beam beats an unfinished one with a better score."""
+    def rank(beam: Beam) -> tuple[bool, float]:
+        return beam.finished, beam.modality_score if beam.modality_score is not None else beam.lm_score
+
+    return sorted(beams, key=rank, reverse=True)
+
+
 class ContextCacheOptimizer:
     """Nudges the context cache by Δ so the next token better satisfies the guidance loss."""
 
@@ -49,7 +58,6 @@ class ContextCacheOptimizer:
         self,
         context: ContextCache,
         last: torch.Tensor,  # [beams, 1]
-        log_q: torch.Tensor,  # [beams, vocab]
         loss_of: Callable[[torch.Tensor], torch.Tensor],  # log p -> scalar loss
     ) -> list[KeyValue]:
         s = self.settings
@@ -151,7 +159,7 @@ class GuidedDecoder:
             if guidance.steers and s.num_iterations > 0 and active.any():
                 prefixes = [self.vocabulary.text(row[1:]) for row in tokens.tolist()]
                 delta = self.optimizer.shift(
-                    context, last, log_q, lambda log_p: guidance.loss(log_p, log_q, prefixes, active)
+                    context, last, lambda log_p: guidance.loss(log_p, log_q, prefixes, active)
                 )
                 logits, _ = self._forward(last, context.shifted(delta))
             else:
@@ -181,12 +189,7 @@ class GuidedDecoder:
         if classifier is not None:
             for beam, score in zip(found, wanted_probability(classifier, texts, self.settings.wanted_label).tolist()):
                 beam.classifier_score = score
-        # ZeroCap's pick: the finished beam with the best modality score (text-only: best LM score).
-        def rank(beam: Beam) -> tuple[bool, float]:
-            best = beam.modality_score if beam.modality_score is not None else beam.lm_score
-            return beam.finished, best
-
-        found.sort(key=rank, reverse=True)
+        found = ranked(found)
         return CaptionResult(
             prompt=self.settings.prompt,
             caption=found[0].text,

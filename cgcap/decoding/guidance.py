@@ -1,4 +1,4 @@
-"""``L = λ_mod·L_mod + λ0·L_CE + λ1·L_cls`` for a batch of beams (ALGORITHM.md, "The three goals")."""
+"""``L = λ_mod·L_mod + λ0·L_CE + λ1·L_cls`` for a batch of beams (docs/ALGORITHM.md, "The loss")."""
 
 from __future__ import annotations
 

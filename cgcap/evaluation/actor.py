@@ -17,7 +17,7 @@ from cgcap.config import Settings, build_settings
 from cgcap.decoding.prompts import without_prompt
 from cgcap.evaluation.predictions import Prediction
 
-# Workers import transformers: fail fast with no hub, as the CLI does (OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
+# Workers import transformers: fail fast with no hub, as the CLI does (docs/OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger(__name__)

