@@ -133,3 +133,13 @@ def test_cgcap_serve_refuses_an_unknown_profile_in_one_line():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "unknown profile 'nosuch'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cgcap_serve_loads_the_app_the_serve_config_files_name():
+    from cgcap.serving.cli import APP_IMPORT_PATH, app_builder
+    from deployments.app import build_app
+
+    for config in ("serve_cpu.yaml", "serve_multi_gpu.yaml"):
+        applications = yaml.safe_load((ROOT / "deployments" / config).read_text())["applications"]
+        assert [app["import_path"] for app in applications] == [APP_IMPORT_PATH]
+    assert app_builder() is build_app

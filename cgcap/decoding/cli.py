@@ -8,7 +8,7 @@ import sys
 
 
 def register(subparsers) -> None:
-    from cgcap.cli import add_settings_arguments
+    from cgcap.commands import add_settings_arguments
 
     parser = subparsers.add_parser(
         "caption", help="caption audio, image or video files (or generate text-only with --text-only)",
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cgcap.captioner import Captioner
-    from cgcap.cli import CommandError, settings_from_args
+    from cgcap.commands import CommandError, settings_from_args
     from cgcap.data.media import MediaError
 
     if args.text_only and args.files:
