@@ -118,7 +118,7 @@ class Captioner:
             modality_scorer = self.input_scorer(media, settings)
         embedded = time.perf_counter()
         result = self._decode(settings, plan, modality_scorer if plan.encoders else None, on_token, should_stop)
-        result.input, result.modality = name, media.modality
+        result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
         result.timings = {"embed_input": embedded - started, **result.timings, "total": time.perf_counter() - started}
         result.model_ids.update({f"{m}_encoder": self.encoder_spec(m) for m in plan.encoders})
         return result

@@ -165,8 +165,13 @@ def test_a_job_killed_after_its_first_batch_resumes_without_losing_or_repeating_
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    recaptioned = {line.split("\t")[0] for line in second.stdout.splitlines() if line.startswith("tone")}
-    assert recaptioned == {f"tone{i}.wav" for i in range(clips)} - done_before  # nothing done twice
+    lines = second.stdout.splitlines()
+    # First the captions it resumed, then the ones it made: nothing done twice.
+    assert lines[0] == f"resumed {len(done_before)} caption(s) already in {output}:"
+    resumed = {line.split("\t")[0] for line in lines[1:1 + len(done_before)]}
+    recaptioned = {line.split("\t")[0] for line in lines[1 + len(done_before):] if line.startswith("tone")}
+    assert resumed == done_before
+    assert recaptioned == {f"tone{i}.wav" for i in range(clips)} - done_before
 
     for name, content in before.items():  # nothing lost: parts written before the kill are untouched
         assert (store.folder / name).read_bytes() == content

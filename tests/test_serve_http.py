@@ -172,7 +172,7 @@ def test_audio_upload_is_captioned_by_the_remote_scorers(service):
     assert body["modality"] == "audio" and body["input"] == "tone.wav"
     assert body["model_ids"] == {"language_model": "tiny:gpt2", "audio_encoder": "tiny:clap",
                                  "classifier": "tiny:bert-classifier"}
-    assert body["caption"] == body["beams"][0]["text"]
+    assert body["caption"] == body["beams"][0]["text"] and body["warnings"] == []
     # Encoder and classifier ran in other replicas, through handles, inside the loop.
     assert body["batching"]["embed_texts"]["calls"] >= 1 and body["batching"]["classifier"]["calls"] >= 1
 
@@ -205,6 +205,14 @@ def test_the_service_answers_exactly_what_the_captioner_answers(service, filenam
     assert_same_caption(served, in_process(service.settings, content, filename, options))
     guided_by_classifier = "classifier" in served["model_ids"]
     assert guided_by_classifier == (served["beams"][0]["classifier_score"] is not None)
+
+
+def test_a_wav_a_few_bytes_short_is_captioned_and_its_response_says_what_was_wrong(service):
+    response = service.post(files={"file": ("short.wav", wav_bytes()[:-7], "audio/wav")},
+                            data={"options": json.dumps({"max_tokens": 2})})
+    assert response.status_code == 200, response.text
+    assert response.json()["warnings"] == [
+        "truncated: its header declares 32,044 bytes, 32,037 arrived (0.02% missing); captioned what arrived"]
 
 
 def test_image_as_base64_json_uses_the_image_encoder_and_request_options(service):
