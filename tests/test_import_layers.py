@@ -136,3 +136,17 @@ def test_the_store_table_names_loaders_that_exist_and_are_imported_only_when_use
             " 'cgcap.models.tiny', 'transformers', 'torch')));"
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_media_format_modules_depend_only_on_the_media_types():
+    for name in ("media_audio", "media_image", "media_video"):
+        imported = {m for m in all_imports(ROOT / "cgcap" / "data" / f"{name}.py") if m.startswith("cgcap.data")}
+        assert imported <= {"cgcap.data.media_types"} | {f"cgcap.data.media_types.{n}" for n in dir_names()}, (
+            name, imported)
+
+
+def dir_names() -> set[str]:
+    tree = ast.parse((ROOT / "cgcap" / "data" / "media_types.py").read_text())
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))} | {
+        target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+        if isinstance(target, ast.Name)}

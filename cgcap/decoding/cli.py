@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from cgcap.captioner import Captioner
     from cgcap.commands import CommandError, settings_from_args
-    from cgcap.data.media import MediaError
+    from cgcap.data.media_types import MediaError
 
     if args.text_only and args.files:
         raise CommandError("--text-only captions no files; give either FILE... or --text-only")

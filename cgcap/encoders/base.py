@@ -6,7 +6,7 @@ from typing import Iterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
 
-from cgcap.data.media import DecodedMedia
+from cgcap.data.media_types import DecodedMedia
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from typing import Literal, Mapping
 
 import torch
 
-from cgcap.data.media import DecodedMedia, MediaError
+from cgcap.data.media_types import DecodedMedia, MediaError
 from cgcap.decoding.scoring import CandidateScorer, ModalityScorer
 from cgcap.encoders.base import ModalityEncoder
 

@@ -45,7 +45,7 @@ class CaptioningActor:
     def caption_item(self, key: str, path: str) -> Prediction:
         import torch
 
-        from cgcap.data.media import MediaError
+        from cgcap.data.media_types import MediaError
 
         started = time.perf_counter()
         try:
