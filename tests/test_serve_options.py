@@ -1,6 +1,6 @@
 """Request options: validated like settings, capped by the service's limits, video track from settings."""
 
-from typing import Literal, get_origin
+from typing import Literal, get_args, get_origin
 
 import pytest
 
@@ -29,10 +29,18 @@ def test_every_decoding_key_is_bounded_for_a_request(key):
     limits = service_limits(ServeSettings())
     if field.annotation is str:
         assert key in limits, f"text option {key} has no service length limit"
-    elif get_origin(field.annotation) is not Literal:
+    elif not _is_choice(field.annotation):
         assert key in limits or _upper_bound(field) is not None, f"option {key} has no upper bound"
     if key in limits:
         assert limits[key] >= 1
+
+
+def _is_choice(annotation) -> bool:
+    """A switch or a fixed set of values (optionally null): nothing to cap."""
+    if annotation is bool or get_origin(annotation) is Literal:
+        return True
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    return bool(args) and all(_is_choice(arg) for arg in args)
 
 
 def _just_above(key: str, limit: int):

@@ -47,7 +47,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         split, counts = evaluation_split(args.positives, args.negatives)
     except DatasetError as error:
         raise _command_error(str(error)) from None
-    classifier = TextClassifier.load(args.model, device=settings.models.device)
+    classifier = TextClassifier.load(args.model, device=settings.models.device,
+                                     backend=settings.models.text_backend, int8=settings.models.text_int8)
     metrics = evaluate(classifier, split, prefix=args.prefix)
     if args.json:
         print(json.dumps(metrics.model_dump()))
