@@ -22,13 +22,14 @@ def _describe(error: ValidationError) -> str:
 def _train(args: argparse.Namespace) -> int:
     from cgcap.classifier.data import DatasetError
     from cgcap.classifier.job import request_from_args, run_training, summary
+    from cgcap.tracking import TrackingStoreError
 
     try:
         request = request_from_args(args)
         report = run_training(request)
     except ValidationError as error:
         raise _command_error(f"classifier train: {_describe(error)}") from None
-    except DatasetError as error:
+    except (DatasetError, TrackingStoreError) as error:
         raise _command_error(str(error)) from None
     print(report.model_dump_json(indent=2) if args.json else summary(report))
     return 0
