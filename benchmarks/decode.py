@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=5, help="tokens per caption (at most)")
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--text-only", action="store_true", help="no modality scorer (the ALGORITHM.md baseline)")
+    parser.add_argument("--text-only", action="store_true", help="no modality scorer (the docs/ALGORITHM.md baseline)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="captions per run; the fastest is reported")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["reference", "exact", "fast"])

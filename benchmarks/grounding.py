@@ -30,7 +30,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cgcap.cli import add_settings_arguments, settings_from_args  # noqa: E402
+from cgcap.commands import add_settings_arguments, settings_from_args  # noqa: E402
 
 ITEM_COLUMNS = ["item", "variant", "hit", "BERTScore-F1", "CIDEr-D", "real words", "ends", "classifier", "s",
                 "caption"]

@@ -1,7 +1,8 @@
-"""The whole product in one process: LM, modality encoders and classifier, media in, caption out.
+"""The one captioning engine: media in, caption out, for the CLI, the evaluation jobs and the service.
 
-The CLI, the Ray Data evaluation actors and the tests caption through this class; the
-Serve deployment runs the same ``GuidedDecoder`` with remote scorers instead.
+The scorers are seams: in-process models here (loaded on first use), remote Serve
+deployments in the service (``cgcap.serving.remote.remote_captioner``). Which of them
+guide a caption is decided by ``cgcap.decoding.plan``, nowhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 from cgcap.config import Settings, with_decoding
 from cgcap.decoding import CaptionResult, GuidedDecoder
-from cgcap.decoding.decoder import TokenCallback
-from cgcap.decoding.prompts import ClassifierGuide, classifier_specs, guide_for
+from cgcap.decoding.decoder import StopCheck, TokenCallback
+from cgcap.decoding.plan import GuidancePlan, plan_guidance
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.models import LoadedModel, load, resolve_device
 
@@ -62,14 +63,10 @@ class Captioner:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Captioner":
-        models = settings.models
-        if any(str(spec).startswith(("models:/", "runs:/")) for spec in models.model_dump().values()):
-            from cgcap import tracking
+        from cgcap import tracking
 
-            # MLflow model URIs resolve against the configured store (MLFLOW_TRACKING_URI still wins).
-            import mlflow
-
-            mlflow.set_tracking_uri(tracking.tracking_uri(settings.tracking.tracking_uri))
+        # MLflow model URIs resolve against the configured store (MLFLOW_TRACKING_URI still wins).
+        tracking.use_store_for(settings)
         device = resolve_device(settings.models.device)
         return cls(settings, load(settings.models.language_model, task="causal-lm", device=device))
 
@@ -93,55 +90,77 @@ class Captioner:
         """The audio (and text-only) classifier."""
         return self.classifier_for(self.settings.models.classifier)
 
+    def encoder_spec(self, modality: str) -> str | None:
+        if isinstance(self.encoders, LazyEncoders):
+            return self.encoders.specs[modality]
+        return getattr(self.encoders[modality], "spec", None)
+
     def settings_for(self, options: dict[str, Any] | None) -> Settings:
         """These settings with per-call ``decoding`` keys changed; bad keys or values raise SettingsError."""
         return with_decoding(self.settings, **options) if options else self.settings
 
+    def plan(self, settings: Settings, media: Any | None) -> GuidancePlan:
+        """Which encoders and which classifier guide this caption (``cgcap.decoding.plan``)."""
+        from cgcap.encoders import guiding_modalities
+
+        guiding = guiding_modalities(media, settings.media.video_mode) if media is not None else []
+        return plan_guidance(settings.decoding, guiding, settings.models)
+
+    def input_scorer(self, media: Any, settings: Settings | None = None) -> CandidateScorer:
+        """``a_j = cos(E_x(x), E_t(s_j))`` for this input: embeds it once with each guiding encoder."""
+        from cgcap.encoders import input_scorer
+
+        return input_scorer(media, self.encoders, video_mode=(settings or self.settings).media.video_mode)
+
     def caption(self, source: bytes | str | Path, filename: str | None = None, options: dict[str, Any] | None = None,
-                on_token: TokenCallback | None = None) -> CaptionResult:
+                on_token: TokenCallback | None = None, should_stop: StopCheck | None = None) -> CaptionResult:
         """Caption an audio clip, an image or a video (a path or the file's bytes)."""
         from cgcap.data.media import decode_media
-        from cgcap.encoders import guiding_modalities, input_scorer
 
         settings = self.settings_for(options)
         started = time.perf_counter()
         media = decode_media(source, settings.limits, filename, video_frames=settings.media.video_frames)
         decoded = time.perf_counter()
-        modality_scorer, used = None, guiding_modalities(media, settings.media.video_mode)
-        decoding, guide = guide_for(settings.decoding, classifier_specs(settings.models), used)
-        settings = settings.model_copy(update={"decoding": decoding})
-        if settings.decoding.lambda_modality > 0:
-            modality_scorer = input_scorer(media, self.encoders, video_mode=settings.media.video_mode)
-        else:
-            used = []
-        embedded = time.perf_counter()
         name = filename or (Path(source).name if isinstance(source, (str, Path)) else None)
-        result = self._decode(settings, guide, modality_scorer, on_token)
+        result = self.caption_media(media, name, settings, on_token=on_token, should_stop=should_stop)
+        result.timings = {"decode_media": decoded - started, **result.timings, "total": time.perf_counter() - started}
+        return result
+
+    def caption_media(self, media: Any, name: str | None = None, settings: Settings | None = None,
+                      modality_scorer: CandidateScorer | None = None, on_token: TokenCallback | None = None,
+                      should_stop: StopCheck | None = None) -> CaptionResult:
+        """Caption decoded media; ``modality_scorer`` may be one ``input_scorer`` already built for it."""
+        settings = settings or self.settings
+        started = time.perf_counter()
+        plan = self.plan(settings, media)
+        if plan.encoders and modality_scorer is None:
+            modality_scorer = self.input_scorer(media, settings)
+        embedded = time.perf_counter()
+        result = self._decode(settings, plan, modality_scorer if plan.encoders else None, on_token, should_stop)
         result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
-        result.timings = {"decode_media": decoded - started, "embed_input": embedded - decoded, **result.timings,
-                          "total": time.perf_counter() - started}
-        result.model_ids.update({f"{m}_encoder": self.encoders.specs[m] if isinstance(self.encoders, LazyEncoders)
-                                 else getattr(self.encoders[m], "spec", None) for m in used})
+        result.timings = {"embed_input": embedded - started, **result.timings, "total": time.perf_counter() - started}
+        result.model_ids.update({f"{m}_encoder": self.encoder_spec(m) for m in plan.encoders})
         return result
 
     def caption_text_only(self, prompt: str | None = None, options: dict[str, Any] | None = None,
-                          on_token: TokenCallback | None = None) -> CaptionResult:
+                          on_token: TokenCallback | None = None, should_stop: StopCheck | None = None) -> CaptionResult:
         """Classifier-guided generation: no input, so no modality term; the classifier and fluency terms remain."""
         options = dict(options or {})
         if prompt is not None:
             options["prompt"] = prompt
         settings = self.settings_for(options)
-        decoding, guide = guide_for(settings.decoding, classifier_specs(settings.models), [])
         started = time.perf_counter()
-        result = self._decode(settings.model_copy(update={"decoding": decoding}), guide, None, on_token)
+        result = self._decode(settings, self.plan(settings, None), None, on_token, should_stop)
         result.timings["total"] = time.perf_counter() - started
         return result
 
-    def _decode(self, settings: Settings, guide: ClassifierGuide | None, modality_scorer: CandidateScorer | None,
-                on_token: TokenCallback | None) -> CaptionResult:
-        decoder = GuidedDecoder(self.lm, settings.decoding)  # validates the settings against this LM first
+    def _decode(self, settings: Settings, plan: GuidancePlan, modality_scorer: CandidateScorer | None,
+                on_token: TokenCallback | None, should_stop: StopCheck | None) -> CaptionResult:
+        settings = settings.model_copy(update={"decoding": plan.decoding})
+        decoder = GuidedDecoder(self.lm, plan.decoding)  # validates the settings against this LM first
+        guide = plan.guide
         classifier_scorer = self.classifier_for(guide.classifier) if guide is not None else None
-        result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token)
+        result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token, should_stop=should_stop)
         if guide is not None:
             # A scorer may know its exact id (e.g. the version an MLflow alias pointed at).
             guide = guide.model_copy(update={"classifier": getattr(classifier_scorer, "spec", None) or guide.classifier})

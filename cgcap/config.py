@@ -1,4 +1,4 @@
-"""Typed settings: decoding hyperparameters (ALGORITHM.md), model specs, limits.
+"""Typed settings: decoding hyperparameters (docs/ALGORITHM.md), model specs, limits.
 
 Settings come from a profile (a YAML file in ``cgcap/profiles``), then an optional
 YAML config file, then ``--set key=value`` overrides, each layer on top of the last.
@@ -7,7 +7,8 @@ YAML config file, then ``--set key=value`` overrides, each layer on top of the l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,13 +25,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DecodingSettings(_Section):
-    """The guided decoding loop; defaults are the papers' values (ALGORITHM.md)."""
+def service_limit(serve_key: str) -> dict[str, str]:
+    """Field metadata naming the ``serve`` setting that caps this decoding key per request.
 
-    prompt: str = Field("Audio of a", min_length=1, description="text the caption continues (audio, text-only)")
-    image_prompt: str = Field("Image of a", min_length=1, description="the prompt for images and video frames")
-    top_k: int = Field(512, ge=1, description="k: candidate tokens scored per step")
-    num_iterations: int = Field(5, ge=0, le=100, description="cache updates per token")
+    Numbers are capped by value, text by length; ``cgcap.serving.options`` reads it, so a
+    new decoding key cannot reach the service without a decision about its ceiling.
+    """
+    return {"service_limit": serve_key}
+
+
+class DecodingSettings(_Section):
+    """The guided decoding loop; defaults are the papers' values (docs/ALGORITHM.md)."""
+
+    prompt: str = Field("Audio of a", min_length=1, json_schema_extra=service_limit("max_prompt_chars"),
+        description="text the caption continues (audio, text-only)")
+    image_prompt: str = Field("Image of a", min_length=1, json_schema_extra=service_limit("max_prompt_chars"),
+        description="the prompt for images and video frames")
+    top_k: int = Field(512, ge=1, le=1_000_000, json_schema_extra=service_limit("max_top_k"),
+        description="k: candidate tokens scored per step")
+    num_iterations: int = Field(5, ge=0, le=100, json_schema_extra=service_limit("max_num_iterations"),
+        description="cache updates per token")
     step_size: float = Field(0.3, ge=0.0, le=100.0, description="size of each cache update")
     grad_norm_factor: float = Field(0.9, ge=0.0, le=2.0, description="gradient normalisation power")
     modality_temperature: float = Field(0.01, gt=0.0, le=100.0, description="tau for the modality target")
@@ -49,15 +63,18 @@ class DecodingSettings(_Section):
     image_wanted_label: Literal[0, 1] | None = Field(
         None, description="label the image classifier steers towards; null = wanted_label")
     fusion: float = Field(0.99, ge=0.0, le=1.0, description="weight of the shifted distribution")
-    end_token: str = Field(".", min_length=1)
+    end_token: str = Field(".", min_length=1, json_schema_extra=service_limit("max_prompt_chars"))
     end_factor: float = Field(1.01, gt=0.0, le=100.0)
     forbidden_factor: float = Field(20.0, ge=1.0, le=1e6)
     repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")
-    beam_size: int = Field(1, ge=1, le=64, description="beams for audio and text-only (1 in the audio paper)")
-    image_beam_size: int = Field(5, ge=1, le=64, description="beams for images and video frames (ZeroCap: 5)")
-    max_tokens: int = Field(15, ge=1, le=256)
-    seed: int = Field(0, ge=0, description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
-    # Approximations, off by default: the exact loop is ALGORITHM.md's.
+    beam_size: int = Field(1, ge=1, le=64, json_schema_extra=service_limit("max_beam_size"),
+        description="beams for audio and text-only (1 in the audio paper)")
+    image_beam_size: int = Field(5, ge=1, le=64, json_schema_extra=service_limit("max_beam_size"),
+        description="beams for images and video frames (ZeroCap: 5)")
+    max_tokens: int = Field(15, ge=1, le=256, json_schema_extra=service_limit("max_tokens"))
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+        description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
+    # Approximations, off by default: the exact loop is docs/ALGORITHM.md's.
     speed: Literal["exact", "fast"] = Field("exact", description="fast = score_once and early_stop together")
     score_once: bool = Field(
         False, description="score the unshifted LM's top-k once per token, not the shifted top-k at every iteration"
@@ -198,24 +215,51 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_TEXT_KEYS = {"prompt", "image_prompt", "judge_classifier", "experiment", "tracking_uri", "device", "api_key_env",
-              "bertscore_encoder", "end_token", "language_model", "audio_encoder", "image_encoder", "classifier"}
+_NULL_WORDS = {"", "null", "Null", "NULL", "~"}  # YAML's spellings of null
+
+
+def _field_at(keys: list[str]):
+    """The pydantic field ``keys`` names inside ``Settings``, or None for an unknown key (refused later)."""
+    model: Any = Settings
+    field = None
+    for key in keys:
+        fields = getattr(model, "model_fields", None)
+        if not fields or key not in fields:
+            return None
+        field = fields[key]
+        model = field.annotation
+    return field
+
+
+def _is_text(annotation: Any) -> tuple[bool, bool]:
+    """(holds text, accepts None), read from a field's type: ``str`` or ``str | None``."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return str in args, type(None) in args
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """``decoding.top_k=64`` -> ``{"decoding": {"top_k": 64}}`` (value parsed as YAML)."""
+    """``decoding.top_k=64`` -> ``{"decoding": {"top_k": 64}}``.
+
+    The value is parsed as YAML, except for text settings, which stay text even when they
+    look like a number; a nullable setting takes ``null`` or ``~`` (or nothing) as None.
+    """
     if "=" not in text:
         raise SettingsError(f"override {text!r} must look like section.key=value")
     dotted, raw = text.split("=", 1)
     keys = [k for k in dotted.strip().split(".") if k]
     if not keys:
         raise SettingsError(f"override {text!r} names no key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as error:
-        raise SettingsError(f"override {dotted}: cannot parse value {raw!r}: {error}") from None
-    if keys[-1] in _TEXT_KEYS:
-        value = raw  # text even when it looks like a number or is empty
+    field = _field_at(keys)
+    text_setting, nullable = _is_text(field.annotation) if field is not None else (False, False)
+    if nullable and raw.strip() in _NULL_WORDS:
+        value: Any = None
+    elif text_setting:
+        value = raw
+    else:
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as error:
+            raise SettingsError(f"override {dotted}: cannot parse value {raw!r}: {error}") from None
     out: dict[str, Any] = value
     for key in reversed(keys):
         out = {key: out}

@@ -122,3 +122,16 @@ def _ensure_experiment(uri: str, experiment: str) -> str:
         experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
     mlflow.set_experiment(experiment)
     return experiment_id
+
+
+def use_store_for(settings) -> None:
+    """Resolve ``models:/`` and ``runs:/`` specs in ``settings`` against its store, if it names any.
+
+    Called before any such model loads (captioner, judge, BERTScore encoder), so a
+    registered model is looked up where the settings say, not in MLflow's default store.
+    """
+    specs = [*settings.models.model_dump().values(), settings.evaluation.bertscore_encoder]
+    if any(str(spec).startswith(("models:/", "runs:/")) for spec in specs if spec):
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri(settings.tracking.tracking_uri))

@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from cgcap.cli import CommandError
+from cgcap.commands import CommandError
 
 
 def register(subparsers) -> None:

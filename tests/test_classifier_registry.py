@@ -13,16 +13,16 @@ from cgcap.classifier.model import TextClassifier
 from cgcap.classifier.registry import train_and_log
 from cgcap.classifier.training import TrainingSettings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "audibility"
 NAME = "audibility-classifier"
 TEXTS = ["A dog barks at the mailman.", "A framed photograph hangs on the wall."]
 
 
-def reference_slice(folder: Path, per_class: int) -> tuple[Path, Path]:
+def reference_slice(folder: Path, per_class: int, sources: tuple[Path, Path]) -> tuple[Path, Path]:
     paths = []
-    for name in ("audible.txt", "not_audible.txt"):
+    for name, source in zip(("audible.txt", "not_audible.txt"), sources):
         path = folder / name
-        path.write_text("\n".join((REFERENCE / name).read_text().splitlines()[:per_class]) + "\n")
+        lines = [line for line in source.read_text().splitlines() if line.strip()][:per_class]
+        path.write_text("\n".join(lines) + "\n")
         paths.append(path)
     return paths[0], paths[1]
 
@@ -38,8 +38,8 @@ def store(tracking_uri):
 
 
 @pytest.fixture
-def small_files(tmp_path):
-    return reference_slice(tmp_path, 100)
+def small_files(tmp_path, audibility_files):
+    return reference_slice(tmp_path, 100, audibility_files)
 
 
 @pytest.fixture

@@ -16,15 +16,14 @@ from cgcap.classifier.model import TextClassifier
 from cgcap.classifier.training import TrainingSettings, train_classifier
 from cgcap.models import ModelNotFoundError
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "audibility"
 PREFIX = "Audio of a "
 
 
-def reference_slice(folder: Path, per_class: int) -> tuple[Path, Path]:
+def reference_slice(folder: Path, per_class: int, sources: tuple[Path, Path]) -> tuple[Path, Path]:
     """The first sentences of each reference file (they are in random order), as two files."""
     paths = []
-    for name in ("audible.txt", "not_audible.txt"):
-        lines = (REFERENCE / name).read_text(encoding="utf-8").splitlines()[:per_class]
+    for name, source in zip(("audible.txt", "not_audible.txt"), sources):
+        lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()][:per_class]
         path = folder / name
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path)
@@ -32,9 +31,9 @@ def reference_slice(folder: Path, per_class: int) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def small_reference(tmp_path_factory):
+def small_reference(tmp_path_factory, audibility_files):
     folder = tmp_path_factory.mktemp("audibility")
-    return load_dataset(*reference_slice(folder, 200), split_settings=SplitSettings(seed=0))
+    return load_dataset(*reference_slice(folder, 200, audibility_files), split_settings=SplitSettings(seed=0))
 
 
 @pytest.fixture(scope="module")

@@ -109,3 +109,25 @@ def test_classifier_weight_is_lambda1_or_w_times_lambda_mod_for_the_additive_for
     assert DecodingSettings(lambda_cls=0.6).classifier_weight == 0.6
     additive = DecodingSettings(classifier_form="additive", additive_weight=2.0, lambda_modality=0.0, lambda_cls=0.6)
     assert additive.classifier_weight == 0.0
+
+
+@pytest.mark.parametrize("word", ["null", "~", "Null", ""])
+def test_nullable_settings_take_null_from_overrides(word):
+    settings = load_settings("tiny", overrides=[f"evaluation.bertscore_encoder={word}",
+                                                f"models.judge_classifier={word}",
+                                                f"evaluation.bertscore_layers={word}"])
+    assert settings.evaluation.bertscore_encoder is None
+    assert settings.models.judge_classifier is None and settings.evaluation.bertscore_layers is None
+
+
+def test_text_settings_that_cannot_be_null_keep_the_word_null():
+    assert load_settings("tiny", overrides=["decoding.prompt=null"]).decoding.prompt == "null"
+    assert load_settings("tiny", overrides=["models.judge_classifier=tiny:x"]).models.judge_classifier == "tiny:x"
+
+
+def test_a_sweep_value_of_null_turns_a_nullable_setting_off():
+    from cgcap.evaluation.sweep import settings_with
+
+    settings = load_settings("tiny", overrides=["models.judge_classifier=tiny:bert-classifier"])
+    assert settings_with(settings, "models.judge_classifier", "~").models.judge_classifier is None
+    assert settings_with(settings, "evaluation.bertscore_encoder", "null").evaluation.bertscore_encoder is None

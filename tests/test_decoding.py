@@ -104,3 +104,25 @@ def test_a_blank_prompt_is_refused(tiny_gpt2, prompt):
 def test_an_end_token_of_several_tokens_is_refused(tiny_gpt2):
     with pytest.raises(SettingsError, match="decoding.end_token 'stop' is 4 tokens"):
         GuidedDecoder(tiny_gpt2, DecodingSettings(end_token="stop", top_k=16))
+
+
+def test_a_prompt_longer_than_the_models_positions_is_refused_by_name(tiny_gpt2):
+    # tiny:gpt2 has 256 positions and a byte tokenizer: 300 characters cannot fit.
+    positions = tiny_gpt2.model.config.max_position_embeddings
+    with pytest.raises(SettingsError, match=f"exceeds the {positions} positions"):
+        GuidedDecoder(tiny_gpt2, DecodingSettings(prompt="a" * 300, top_k=16, max_tokens=4))
+    with pytest.raises(SettingsError, match="decoding.max_tokens"):
+        GuidedDecoder(tiny_gpt2, DecodingSettings(prompt="a" * (positions - 10), top_k=16, max_tokens=12))
+
+
+def test_a_finished_beam_is_picked_over_an_unfinished_one_with_a_better_modality_score():
+    from cgcap.decoding import Beam
+    from cgcap.decoding.decoder import ranked
+
+    open_best = Beam(text="Audio of a dog barking and", lm_score=-0.5, modality_score=0.9, finished=False)
+    finished_worse = Beam(text="Audio of a dog.", lm_score=-2.0, modality_score=0.2, finished=True)
+    finished_better = Beam(text="Audio of a dog barks.", lm_score=-3.0, modality_score=0.4, finished=True)
+    assert ranked([open_best, finished_worse, finished_better]) == [finished_better, finished_worse, open_best]
+    # Text-only (no modality score): the LM score decides among finished beams.
+    plain = [b.model_copy(update={"modality_score": None}) for b in (open_best, finished_worse, finished_better)]
+    assert [b.text for b in ranked(plain)] == ["Audio of a dog.", "Audio of a dog barks.", "Audio of a dog barking and"]

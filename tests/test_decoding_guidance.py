@@ -23,15 +23,13 @@ def smollm2():
 
 
 @pytest.fixture(scope="module")
-def audibility_classifier(tmp_path_factory):
+def audibility_classifier(tmp_path_factory, audibility_files):
     """MiniLM fine-tuned for one short epoch on 300 audible and 300 not-audible sentences."""
     from cgcap.classifier import TextClassifier
     from cgcap.classifier.data import load_dataset
-    from cgcap.classifier.offline import find_audibility_data
     from cgcap.classifier.training import TrainingSettings, train_classifier
 
-    found = find_audibility_data()
-    assert found is not None, "the audibility sentences (../shared/data/audibility) are needed for this test"
+    found = audibility_files
     folder = tmp_path_factory.mktemp("audibility")
     subsets = []
     for path, name in zip(found, ("audible.txt", "not_audible.txt")):

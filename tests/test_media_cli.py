@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from cgcap.cli import CommandError
+from cgcap.commands import CommandError
 from cgcap.data import media_cli
 from cgcap.data.media_synth import audio_bytes, tone
 

@@ -124,7 +124,7 @@ def test_app_args_refuse_unknown_keys_and_apply_the_batching_switch():
 
 
 def test_library_side_of_serving_imports_no_ray_serve():
-    code = ("import sys, cgcap.serving.api, cgcap.serving.cli, cgcap.serving.captioning, cgcap.serving.batching;"
+    code = ("import sys, cgcap.serving.api, cgcap.serving.cli, cgcap.serving.remote, cgcap.captioner, cgcap.serving.batching;"
             "bad = sorted(m for m in sys.modules if m.startswith(('ray.serve', 'deployments')));"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -135,3 +135,13 @@ def test_cgcap_serve_refuses_an_unknown_profile_in_one_line():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "unknown profile 'nosuch'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cgcap_serve_loads_the_app_the_serve_config_files_name():
+    from cgcap.serving.cli import APP_IMPORT_PATH, app_builder
+    from deployments.app import build_app
+
+    for config in ("serve_cpu.yaml", "serve_multi_gpu.yaml"):
+        applications = yaml.safe_load((ROOT / "deployments" / config).read_text())["applications"]
+        assert [app["import_path"] for app in applications] == [APP_IMPORT_PATH]
+    assert app_builder() is build_app

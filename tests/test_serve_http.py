@@ -15,6 +15,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,19 +128,35 @@ def service(tmp_path_factory):
                 os.environ[name] = value
 
 
-def caption_in_process(settings, source: bytes, filename: str, classifier: str | None = None) -> str:
-    """The library path the CLI takes, with no Serve in between."""
-    from cgcap.classifier import TextClassifier
-    from cgcap.data.media import decode_media
-    from cgcap.decoding import GuidedDecoder
-    from cgcap.encoders import input_scorer, load_encoder
-    from cgcap.models import load
+def in_process(settings, source: bytes, filename: str, options: dict | None = None) -> dict:
+    """What the CLI gets for the same request: ``Captioner`` with in-process models, no Serve."""
+    from cgcap.captioner import Captioner
+    from cgcap.config import load_settings
 
-    media = decode_media(source, settings.limits, filename)
-    spec = {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}[media.modality]
-    scorer = input_scorer(media, {media.modality: load_encoder(spec)})
-    decoder = GuidedDecoder(load(settings.models.language_model), settings.decoding)
-    return decoder.caption(scorer, TextClassifier.load(classifier or settings.models.classifier)).caption
+    options = dict(options or {})
+    extra = [f"models.classifier={options.pop('classifier')}"] if "classifier" in options else []
+    if options.get("modality") in ("audio", "image"):
+        extra.append(f"media.video_mode={options['modality']}")  # the request's track pick, as a setting
+    options.pop("modality", None)
+    settings = load_settings(settings.profile, overrides=OVERRIDES + [
+        f"tracking.tracking_uri={settings.tracking.tracking_uri}"] + extra)
+    return Captioner.from_settings(settings).caption(source, filename, options).model_dump()
+
+
+def assert_same_caption(served: dict, local: dict) -> None:
+    """The service and the library agree on everything but timings and the request's own fields."""
+    assert served["caption"] == local["caption"]
+    assert (served["input"], served["modality"], served["prompt"]) == (local["input"], local["modality"], local["prompt"])
+    assert served["model_ids"] == local["model_ids"]
+    for section in ("decoding", "models", "media"):
+        assert served["settings"][section] == local["settings"][section], section
+    assert len(served["beams"]) == len(local["beams"])
+    for mine, theirs in zip(served["beams"], local["beams"]):
+        assert (mine["text"], mine["tokens"], mine["finished"]) == (theirs["text"], theirs["tokens"], theirs["finished"])
+        for score in ("lm_score", "modality_score", "classifier_score"):
+            assert (mine[score] is None) == (theirs[score] is None), score
+            if mine[score] is not None:
+                assert mine[score] == pytest.approx(theirs[score], rel=1e-4, abs=1e-5), score
 
 
 def error_of(response: requests.Response) -> dict:
@@ -150,7 +167,7 @@ def error_of(response: requests.Response) -> dict:
 # --- good requests -----------------------------------------------------------------------------
 
 
-def test_audio_upload_gets_the_same_caption_as_the_in_process_library(service):
+def test_audio_upload_is_captioned_by_the_remote_scorers(service):
     wav = wav_bytes()
     response = service.post(files={"file": ("tone.wav", wav, "audio/wav")})
     assert response.status_code == 200, response.text
@@ -161,7 +178,36 @@ def test_audio_upload_gets_the_same_caption_as_the_in_process_library(service):
     assert body["caption"] == body["beams"][0]["text"] and body["warnings"] == []
     # Encoder and classifier ran in other replicas, through handles, inside the loop.
     assert body["batching"]["embed_texts"]["calls"] >= 1 and body["batching"]["classifier"]["calls"] >= 1
-    assert body["caption"] == caption_in_process(service.settings, wav, "tone.wav")
+
+
+VIDEO = (Path(__file__).parent.parent / "cgcap" / "samples" / "cat_bell.mp4").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "filename, make_content, options",
+    [
+        ("tone.wav", wav_bytes, {}),
+        ("astronaut.png", png_bytes, {"max_tokens": 3}),
+        ("cat_bell.mp4", lambda: VIDEO, {"max_tokens": 3}),
+        ("cat_bell.mp4", lambda: VIDEO, {"max_tokens": 3, "modality": "image"}),  # frames only: no audio encoder
+        ("tone.wav", wav_bytes, {"classifier_form": "expected"}),
+        ("tone.wav", wav_bytes, {"classifier_form": "additive", "lambda_cls": 0.0}),  # counts through w·λ_mod
+        ("tone.wav", wav_bytes, {"classifier_form": "additive", "lambda_modality": 0.0}),  # classifier off
+        ("tone.wav", wav_bytes, {"lambda_cls": 0.0}),  # plain ZeroCap
+        ("tone.wav", wav_bytes, {"classifier": "tiny:bert-classifier@1"}),
+    ],
+    ids=["audio", "image", "video-both", "video-frames", "expected", "additive-lambda1-0", "additive-off",
+         "no-classifier", "seeded-classifier"],
+)
+def test_the_service_answers_exactly_what_the_captioner_answers(service, filename, make_content, options):
+    content = make_content()
+    response = service.post(files={"file": (filename, content, "application/octet-stream")},
+                            data={"options": json.dumps(options)})
+    assert response.status_code == 200, response.text
+    served = response.json()
+    assert_same_caption(served, in_process(service.settings, content, filename, options))
+    guided_by_classifier = "classifier" in served["model_ids"]
+    assert guided_by_classifier == (served["beams"][0]["classifier_score"] is not None)
 
 
 def test_a_wav_a_few_bytes_short_is_captioned_and_its_response_says_what_was_wrong(service):
@@ -337,7 +383,6 @@ def test_request_picks_a_non_default_classifier_by_model_id(service):
     assert default["beams"][0]["classifier_score"] != pytest.approx(seeded["beams"][0]["classifier_score"])
     assert registered["caption"] == seeded["caption"]
     assert registered["beams"][0]["classifier_score"] == pytest.approx(seeded["beams"][0]["classifier_score"])
-    assert seeded["caption"] == caption_in_process(service.settings, wav, "tone.wav", "tiny:bert-classifier@1")
     loaded = service.get("/v1/models").json()["loaded_classifiers"]
     assert {"tiny:bert-classifier", "tiny:bert-classifier@1", uri} <= set(loaded)
     # /v1/health answers without the API key, so it must not tell which classifiers other clients use.
@@ -377,6 +422,45 @@ def test_streaming_request_for_a_missing_classifier_is_a_422_before_any_event(se
                             data={"options": json.dumps(options)})
     assert response.status_code == 422
     assert error_of(response)["code"] == "classifier_not_found"
+
+
+def _decodes(service) -> dict:
+    return service.get("/v1/health").json()["deployments"]["GuidedDecoder"]["decodes"]
+
+
+def _wait_for_decodes(service, cancelled: int) -> dict:
+    deadline = time.monotonic() + 90
+    while True:
+        decodes = _decodes(service)
+        if (decodes["running"] == 0 and decodes["cancelled"] >= cancelled) or time.monotonic() > deadline:
+            return decodes
+        time.sleep(0.5)
+
+
+# As long as the service allows, and the end token discouraged, so only a stop can end it early.
+LONG_DECODE = {"max_tokens": 64, "num_iterations": 20, "end_factor": 0.01}
+
+
+def test_a_client_that_disconnects_stops_its_decode_and_frees_its_slot(service):
+    wav = wav_bytes()
+    before = _wait_for_decodes(service, 0)["cancelled"]
+    with requests.post(service.url + "/v1/captions?stream=true", headers={"Authorization": f"Bearer {API_KEY}"},
+                       files={"file": ("tone.wav", wav, "audio/wav")}, data={"options": json.dumps(LONG_DECODE)},
+                       stream=True, timeout=120) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()  # kept open: closing this generator would close the connection
+        assert next(line for line in lines if line.startswith(b"event:")) == b"event: token"
+        assert _decodes(service)["running"] == 1
+    # The stream is closed after one token: the decode stops instead of writing 63 more.
+    after = _wait_for_decodes(service, before + 1)
+    assert after == {"running": 0, "cancelled": before + 1}
+
+    with pytest.raises(requests.exceptions.ReadTimeout):  # a plain request whose client gives up
+        requests.post(service.url + "/v1/captions", headers={"Authorization": f"Bearer {API_KEY}"},
+                      files={"file": ("tone.wav", wav, "audio/wav")}, data={"options": json.dumps(LONG_DECODE)},
+                      timeout=3)
+    assert _wait_for_decodes(service, before + 2) == {"running": 0, "cancelled": before + 2}
+    assert service.post(files={"file": ("tone.wav", wav, "audio/wav")}).status_code == 200
 
 
 def test_service_recovers_after_the_decoder_replica_is_killed_under_load(service):

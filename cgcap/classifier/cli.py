@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 
 def _command_error(message: str):
-    from cgcap.cli import CommandError
+    from cgcap.commands import CommandError
 
     return CommandError(message)
 
@@ -39,7 +39,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from cgcap.classifier.data import DatasetError, evaluation_split
     from cgcap.classifier.evaluation import evaluate
     from cgcap.classifier.model import TextClassifier
-    from cgcap.cli import settings_from_args
+    from cgcap.commands import settings_from_args
     from cgcap import tracking
 
     settings = settings_from_args(args)
@@ -93,7 +93,7 @@ def _positive_int(text: str) -> int:
 
 def register(subparsers) -> None:
     from cgcap.classifier.job import add_training_arguments
-    from cgcap.cli import add_settings_arguments
+    from cgcap.commands import add_settings_arguments
 
     parser = subparsers.add_parser("classifier", help="the guidance classifier: train, evaluate, generate data")
     commands = parser.add_subparsers(dest="classifier_command", metavar="COMMAND", required=True)

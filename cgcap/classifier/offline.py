@@ -1,27 +1,22 @@
 """``minilm-l6-audibility``: an audibility classifier the offline profile can use on a fresh machine.
 
 No package ships a trained audibility classifier, so on first load this fine-tunes the
-packaged ``minilm-l6`` for about two minutes on the audibility sentences (found at
-``$CGCAP_AUDIBILITY_DATA`` or ``../shared/data/audibility`` beside the repository or the
-working folder) and caches the result as safetensors under the model cache, like the
-SmolLM2 conversion in ``cgcap/models/packaged.py``: one process at a time, atomic rename.
+packaged ``minilm-l6`` for about two minutes on the audibility sentences (found, or
+fetched, by ``cgcap.classifier.audibility_data``) and caches the result as safetensors
+under the model cache, like the SmolLM2 conversion in ``cgcap/models/packaged.py``: one process at a time, atomic rename.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+from cgcap.classifier.audibility_data import how_to_get
+from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
 
 log = logging.getLogger(__name__)
 
 SPEC = "minilm-l6-audibility"
-DATA_ENV = "CGCAP_AUDIBILITY_DATA"
-# Sentence files: the names here, then the published repository's names.
-POSITIVE_NAMES = ("audible.txt",)
-NEGATIVE_NAMES = ("not_audible.txt", "notAudible.txt")
 # A fixed share of one epoch rather than a time box, so the weights (and every caption the
 # offline profile writes) are the same however busy the machine is: ~260 steps, about
 # 2 minutes on 2 idle cores (a time box stopped at 6 steps under load: ROC-AUC 0.63).
@@ -32,14 +27,6 @@ FIRST_LOAD_SECONDS = 120.0
 # 21% of "Audio of a " + test sentences wrong (accuracy 0.79 vs 0.975 trained with it).
 PREFIX = "Audio of a "
 
-_WHERE = (
-    f"put audible.txt and not_audible.txt (one sentence a line) in a folder and set {DATA_ENV} to it, or place them "
-    "in ../shared/data/audibility beside the repository. The public set is in the repository "
-    "arielshaulov/zero-shot-audio-captioning, folder audibility-dataset/ (audible.txt, notAudible.txt): "
-    "git clone https://github.com/arielshaulov/zero-shot-audio-captioning && "
-    f"export {DATA_ENV}=$PWD/zero-shot-audio-captioning/audibility-dataset"
-)
-
 
 def cached_folder() -> Path:
     return cache_dir() / "models" / SPEC
@@ -49,35 +36,22 @@ def _is_cached() -> bool:
     return (cached_folder() / "model.safetensors").is_file()
 
 
-def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
-
-
 def find_audibility_data() -> tuple[Path, Path] | None:
-    """(positives, negatives) from ``$CGCAP_AUDIBILITY_DATA`` if set (only there), else beside the repository
-    or beside the working folder."""
-    if os.environ.get(DATA_ENV):
-        candidates = [Path(os.environ[DATA_ENV]).expanduser()]
-    else:
-        repository = Path(__file__).resolve().parents[2]
-        candidates = [repository.parent / "shared" / "data" / "audibility",
-                      Path.cwd().parent / "shared" / "data" / "audibility"]
-    for folder in candidates:
-        positives, negatives = _first_file(folder, POSITIVE_NAMES), _first_file(folder, NEGATIVE_NAMES)
-        if positives and negatives:
-            return positives, negatives
-    return None
+    """(positives, negatives): see ``cgcap.classifier.audibility_data`` for where they are looked for."""
+    from cgcap.classifier import audibility_data
+
+    return audibility_data.find()
 
 
-def _why_not_available() -> str | None:
+def why_not_available() -> str | None:
     if _is_cached():
         return None
-    from cgcap.models.packaged import _minilm_missing
+    from cgcap.models.packaged import minilm_missing
 
-    if (reason := _minilm_missing()) is not None:
+    if (reason := minilm_missing()) is not None:
         return f"not trained yet, and its base minilm-l6 is missing: {reason}"
     if find_audibility_data() is None:
-        return "not trained yet, and no audibility sentences were found to train it on: " + _WHERE
+        return "not trained yet, and no audibility sentences were found to train it on: " + how_to_get()
     return None
 
 
@@ -95,7 +69,7 @@ def _train_into(partial: Path) -> None:
 
     found = find_audibility_data()
     if found is None:
-        raise ModelNotFoundError(f"{SPEC} is not trained yet and no audibility sentences were found: " + _WHERE)
+        raise ModelNotFoundError(f"{SPEC} is not trained yet and no audibility sentences were found: " + how_to_get())
     log.info("training %s on %s and %s", SPEC, *found)
     try:
         dataset = load_dataset(*found)
@@ -108,16 +82,9 @@ def _train_into(partial: Path) -> None:
              SPEC, trained.test.accuracy, trained.test.roc_auc, trained.train_seconds)
 
 
-def _load(spec: str, seed: int) -> LoadedModel:
+def load_audibility_classifier(spec: str, seed: int) -> LoadedModel:
     from cgcap.models.hf import load_pretrained
 
     loaded = load_pretrained(str(trained_folder()), "sequence-classifier")
     loaded.spec = spec
     return loaded
-
-
-register(ModelEntry(
-    SPEC, "sequence-classifier",
-    "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
-    _load, _why_not_available,
-))

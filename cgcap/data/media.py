@@ -8,90 +8,23 @@ probing), never trusting the file name alone, and refuses bad input with a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-import numpy as np
 
 from cgcap.config import LimitSettings
 
-if TYPE_CHECKING:
-    from PIL.Image import Image
-
-Modality = Literal["audio", "image", "video"]
-
-
-class MediaError(ValueError):
-    """Input media refused; ``status_code`` is the HTTP status the service answers with."""
-
-    status_code = 422
-
-
-class MediaTooLarge(MediaError):
-    status_code = 413
-
-
-class UnsupportedMediaType(MediaError):
-    status_code = 415
-
-
-class CorruptMedia(MediaError):
-    """Empty, truncated or undecodable content."""
-
-    status_code = 422
-
-
-class SilentAudio(MediaError):
-    status_code = 422
-
-
-class MediaTooLong(MediaError):
-    status_code = 422
-
-
-# A file may lack at most this fraction of what its header declares (bytes, samples or
-# seconds) and still be captioned, with a warning: uploads and recorders often lose the
-# last few bytes, and the rest is still worth a caption. More missing than this is
-# refused as truncated. One rule for every format.
-MAX_MISSING_FRACTION = 0.1
-# Decoders pad or round a stream's end by a frame or two; a shortfall this small is no loss.
-NEGLIGIBLE_FRACTION = 0.005
-
-
-def check_complete(received: float, declared: float, name: str, what: str,
-                   tolerance: float = NEGLIGIBLE_FRACTION) -> str | None:
-    """None when ``received`` covers ``declared``; a warning when at most ``MAX_MISSING_FRACTION``
-    is missing; otherwise ``CorruptMedia``. ``what`` reads e.g. "decoded 1.2 s of the 3.0 s its header declares"."""
-    if declared <= 0 or received >= declared * (1 - tolerance):
-        return None
-    missing = 1 - received / declared
-    if missing > MAX_MISSING_FRACTION:
-        raise CorruptMedia(f"{name} is truncated: {what} ({missing:.0%} missing; at most "
-                           f"{MAX_MISSING_FRACTION:.0%} may be)")
-    return f"truncated: {what} ({missing:.2%} missing); captioned what arrived"
-
-
-@dataclass
-class DecodedMedia:
-    """One decoded input. Audio is mono float32 in [-1, 1]; images and frames are RGB."""
-
-    modality: Modality
-    format: str  # what the content turned out to be: wav, mp3, jpeg, mp4, ...
-    audio: np.ndarray | None = None
-    sample_rate: int | None = None
-    image: Image | None = None
-    frames: list[Image] = field(default_factory=list)
-    duration_seconds: float | None = None
-    filename: str | None = None
-    # What was wrong with an input that was still decoded (a short data chunk, a tag
-    # libsndfile refused): reported with the caption, never silently dropped.
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.filename or f"the {self.format} input"
-
+# The types every caller catches or reads come from here too: this module is the public door.
+from cgcap.data.media_types import (  # noqa: F401
+    MAX_MISSING_FRACTION,
+    CorruptMedia,
+    DecodedMedia,
+    MediaError,
+    MediaTooLarge,
+    MediaTooLong,
+    Modality,
+    SilentAudio,
+    UnsupportedMediaType,
+    check_complete,
+)
 
 # The formats accepted; every other type is refused with 415 and this list.
 SUPPORTED = "audio: wav, flac, ogg/opus, mp3, m4a/aac; image: jpeg, png, webp; video: mp4, mov, webm, mkv, avi"
@@ -180,7 +113,7 @@ def decode_media(
     if family == "sound":
         from cgcap.data.media_audio import decode_sound
 
-        return decode_sound(data, fmt, limits, filename, sample_rate)
+        return decode_sound(data, fmt, limits, filename, sample_rate, ffmpeg=_decode_sound_with_ffmpeg)
     if family == "image":
         from cgcap.data.media_image import decode_image
 
@@ -188,3 +121,14 @@ def decode_media(
     from cgcap.data.media_video import decode_container
 
     return decode_container(data, fmt, limits, filename, sample_rate, video_frames)
+
+
+def _decode_sound_with_ffmpeg(data: bytes, fmt: str, limits: LimitSettings, filename: str | None,
+                              sample_rate: int | None) -> DecodedMedia:
+    """The sound decoder's second chance (a file libsndfile refuses, an MP3 without a length header)."""
+    from cgcap.data.media_video import decode_container
+
+    # FFmpeg reads an MP3's exact length from its Xing header only when it finds it, and
+    # otherwise estimates it from the bitrate: a shorter decode says nothing about truncation.
+    return decode_container(data, fmt, limits, filename, sample_rate, video_frames=0,
+                            length_is_estimate=fmt == "mp3")

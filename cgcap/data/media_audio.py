@@ -8,39 +8,15 @@ refused, and the caption then carries a warning saying so.
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import numpy as np
 
 from cgcap.config import LimitSettings
-from cgcap.data.media import CorruptMedia, DecodedMedia, MediaTooLong, SilentAudio, check_complete
+from cgcap.data.media_types import CorruptMedia, DecodedMedia, check_audio, check_complete, check_duration
 
-# Digital silence and near-silence: a peak below -80 dBFS carries nothing to caption.
-SILENCE_PEAK = 1e-4
 # The first MPEG frame of an MP3 with a length header holds one of these (LAME/Xing, Fraunhofer).
 MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
-
-
-def check_audio(samples: np.ndarray, sample_rate: int, limits: LimitSettings, name: str) -> float:
-    """Refuse empty, non-finite, silent or too long audio; returns its duration in seconds."""
-    if samples.size == 0:
-        raise CorruptMedia(f"{name} holds no audio samples")
-    if not np.all(np.isfinite(samples)):
-        raise CorruptMedia(f"{name} holds non-finite audio samples (NaN or infinity)")
-    duration = samples.shape[-1] / sample_rate
-    check_duration(duration, limits.max_audio_seconds, name, "audio")
-    peak = float(np.max(np.abs(samples)))
-    if peak < SILENCE_PEAK:
-        raise SilentAudio(f"{name} is silent (peak level {_dbfs(peak)}); there is nothing to caption")
-    return duration
-
-
-def check_duration(seconds: float, limit: float, name: str, what: str) -> None:
-    if seconds > limit:
-        raise MediaTooLong(f"{name} is {seconds:.1f} s of {what}; the limit is {limit:g} s")
-
-
-def _dbfs(peak: float) -> str:
-    return "-inf dBFS" if peak <= 0 else f"{20 * np.log10(peak):.0f} dBFS"
 
 
 def _declared_wav_bytes(data: bytes) -> int | None:
@@ -71,19 +47,24 @@ class _LibsndfileFailed(Exception):
         self.refusal, self.reason = refusal, reason
 
 
+# FFmpeg's decode of the same sound file (the dispatcher passes it: this module needs no container code).
+SoundDecoder = Callable[[bytes, str, LimitSettings, "str | None", "int | None"], DecodedMedia]
+
+
 def decode_sound(
-    data: bytes, fmt: str, limits: LimitSettings, filename: str | None, sample_rate: int | None
+    data: bytes, fmt: str, limits: LimitSettings, filename: str | None, sample_rate: int | None,
+    ffmpeg: SoundDecoder,
 ) -> DecodedMedia:
     name = repr(filename) if filename else f"the {fmt} upload"
     if fmt == "mp3" and not mp3_declares_length(data):
         # Without a length header libsndfile guesses the length from the first frame's bitrate
         # and stops decoding there, silently dropping most of a VBR file; FFmpeg decodes every frame.
-        return _decode_with_ffmpeg(data, fmt, limits, filename, sample_rate)
+        return ffmpeg(data, fmt, limits, filename, sample_rate)
     try:
         return _decode_with_libsndfile(data, fmt, limits, name, filename, sample_rate)
     except _LibsndfileFailed as failed:
         try:
-            media = _decode_with_ffmpeg(data, fmt, limits, filename, sample_rate)
+            media = ffmpeg(data, fmt, limits, filename, sample_rate)
         except CorruptMedia as error:
             # Neither decoder could read it: name both reasons.
             raise CorruptMedia(f"{failed.refusal}; FFmpeg says it {str(error).removeprefix(name + ' ')}") from None
@@ -125,16 +106,6 @@ def _decode_with_libsndfile(data: bytes, fmt: str, limits: LimitSettings, name: 
     duration = check_audio(samples, int(rate), limits, name)
     return DecodedMedia("audio", fmt, audio=samples, sample_rate=int(rate), duration_seconds=duration,
                         filename=filename, warnings=warnings)
-
-
-def _decode_with_ffmpeg(data: bytes, fmt: str, limits: LimitSettings, filename: str | None,
-                        sample_rate: int | None) -> DecodedMedia:
-    from cgcap.data.media_video import decode_container
-
-    # FFmpeg reads an MP3's exact length from its Xing header only when it finds it, and
-    # otherwise estimates it from the bitrate: a shorter decode says nothing about truncation.
-    return decode_container(data, fmt, limits, filename, sample_rate, video_frames=0,
-                            length_is_estimate=fmt == "mp3")
 
 
 def _reason(error: Exception) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cgcap.cli import CommandError, add_settings_arguments, settings_from_args
+from cgcap.commands import CommandError, add_settings_arguments, settings_from_args
 
 
 def describe(path: str, settings) -> dict:

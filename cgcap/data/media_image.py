@@ -6,16 +6,9 @@ import io
 import warnings
 
 from cgcap.config import LimitSettings
-from cgcap.data.media import CorruptMedia, DecodedMedia, MediaTooLarge, UnsupportedMediaType
+from cgcap.data.media_types import CorruptMedia, DecodedMedia, MediaTooLarge, UnsupportedMediaType, check_pixels
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
-
-
-def check_pixels(width: int, height: int, limits: LimitSettings, name: str) -> None:
-    if width * height > limits.max_image_pixels:
-        raise MediaTooLarge(
-            f"{name} is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_image_pixels:,}"
-        )
 
 
 def to_rgb(image):

@@ -11,9 +11,8 @@ import io
 import numpy as np
 
 from cgcap.config import LimitSettings
-from cgcap.data.media import CorruptMedia, DecodedMedia, SilentAudio, check_complete
-from cgcap.data.media_audio import check_audio, check_duration
-from cgcap.data.media_image import check_pixels
+from cgcap.data.media_types import (CorruptMedia, DecodedMedia, SilentAudio, check_audio, check_complete,
+                                   check_duration, check_pixels)
 
 
 class FrameSampler:

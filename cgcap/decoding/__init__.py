@@ -1,4 +1,4 @@
-"""The guided decoder (ALGORITHM.md): context-cache optimisation with modality and classifier guidance."""
+"""The guided decoder (docs/ALGORITHM.md): context-cache optimisation with modality and classifier guidance."""
 
 from cgcap.decoding.decoder import ContextCacheOptimizer, GuidedDecoder
 from cgcap.decoding.result import Beam, CaptionResult

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from cgcap.cli import add_settings_arguments
+    from cgcap.commands import add_settings_arguments
 
     parser = subparsers.add_parser(
         "caption", help="caption audio, image or video files (or generate text-only with --text-only)",
@@ -29,8 +29,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cgcap.captioner import Captioner
-    from cgcap.cli import CommandError, settings_from_args
-    from cgcap.data.media import MediaError
+    from cgcap.commands import CommandError, settings_from_args
+    from cgcap.data.media_types import MediaError
 
     if args.text_only and args.files:
         raise CommandError("--text-only captions no files; give either FILE... or --text-only")

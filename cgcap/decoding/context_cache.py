@@ -1,6 +1,6 @@
 """The context cache C (attention keys and values of the text so far) and its shift Δ.
 
-ALGORITHM.md nudges C by Δ at every token. Here C is held as plain tensors, one
+docs/ALGORITHM.md nudges C by Δ at every token. Here C is held as plain tensors, one
 ``(K, V)`` pair per layer, each ``[beams, kv_heads, positions, head_dim]`` (grouped-query
 models simply have fewer kv_heads), and a fresh transformers ``DynamicCache`` is built
 from ``C + Δ`` for each forward pass, because the model's forward appends to the cache
@@ -50,7 +50,3 @@ class ContextCache:
     def select_beams(self, source: torch.Tensor) -> "ContextCache":
         """Rows reordered after a beam update: row i becomes old row ``source[i]``."""
         return ContextCache([(k.index_select(0, source), v.index_select(0, source)) for k, v in self.layers], self.config)
-
-    @property
-    def beams(self) -> int:
-        return self.layers[0][0].shape[0]

@@ -1,6 +1,6 @@
-"""The guided decoder: ALGORITHM.md's loop, with its exact speed-ups.
+"""The guided decoder: docs/ALGORITHM.md's loop, with its exact speed-ups.
 
-Read it beside the pseudo-code in ALGORITHM.md. The speed-ups: the context cache runs
+Read it beside the pseudo-code in docs/ALGORITHM.md. The speed-ups: the context cache runs
 along (extended by one token per step instead of recomputed), Δ stays on the LM's
 device, all beams' candidates go to a scorer in one call, and each distinct candidate
 text is scored once per caption (``CachedScorer``).
@@ -26,6 +26,25 @@ from cgcap.models import LoadedModel
 
 # on_token(step, texts): the text of every beam after each token, e.g. for progress output.
 TokenCallback = Callable[[int, list[str]], None]
+# should_stop(): asked before each token; True ends the caption with CaptionCancelled (e.g. the client left).
+StopCheck = Callable[[], bool]
+
+
+class CaptionCancelled(Exception):
+    """The caller asked the decoder to stop (``should_stop``); no caption is returned."""
+
+    def __init__(self, tokens: int):
+        super().__init__(f"caption cancelled after {tokens} tokens")
+        self.tokens = tokens
+
+
+def ranked(beams: list[Beam]) -> list[Beam]:
+    """ZeroCap's pick first: finished beams before unfinished ones, then the best modality score
+    (text-only: the best LM score). A finished beam beats an unfinished one with a better score."""
+    def rank(beam: Beam) -> tuple[bool, float]:
+        return beam.finished, beam.modality_score if beam.modality_score is not None else beam.lm_score
+
+    return sorted(beams, key=rank, reverse=True)
 
 
 class ContextCacheOptimizer:
@@ -93,6 +112,12 @@ class GuidedDecoder:
         if settings.beam_size > self.vocabulary.size:
             raise SettingsError(f"decoding.beam_size = {settings.beam_size} is larger than the vocabulary")
         self.prompt_ids = self.vocabulary.prompt_ids(settings.prompt)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if positions and len(self.prompt_ids) + settings.max_tokens > positions:
+            raise SettingsError(
+                f"the prompt ({len(self.prompt_ids)} tokens) plus decoding.max_tokens ({settings.max_tokens}) "
+                f"exceeds the {positions} positions of {lm.spec!r}"
+            )
         self.end_token_id = self.vocabulary.end_token_id(settings.end_token)
         forbidden = self.vocabulary.forbidden_ids
         self.forbidden_ids = forbidden[forbidden != self.end_token_id]  # a caption must be able to end
@@ -107,6 +132,7 @@ class GuidedDecoder:
         modality_scorer: CandidateScorer | None,
         classifier_scorer: CandidateScorer | None,
         on_token: TokenCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> CaptionResult:
         started = time.perf_counter()
         self.optimizer.iterations_run = 0
@@ -116,7 +142,7 @@ class GuidedDecoder:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.settings.seed)
-            beams = self._decode(guidance, on_token)
+            beams = self._decode(guidance, on_token, should_stop)
         seconds = time.perf_counter() - started
         result = self._result(beams, modality, classifier)
         steps = beams.generated.shape[1]
@@ -130,7 +156,7 @@ class GuidedDecoder:
             output = self.model(last, cache=cache, use_cache=True)
         return output.logits[:, -1].float(), output.cache
 
-    def _decode(self, guidance: Guidance, on_token: TokenCallback | None) -> BeamSearch:
+    def _decode(self, guidance: Guidance, on_token: TokenCallback | None, should_stop: StopCheck | None) -> BeamSearch:
         s, config = self.settings, self.model.config
         tokens = torch.tensor([self.prompt_ids], device=self.device)  # [beams, length], start token first
         beams = BeamSearch(s.beam_size, self.end_token_id)
@@ -138,6 +164,8 @@ class GuidedDecoder:
             prefix = self.model(tokens[:, :-1], use_cache=True).cache
         context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
         for step in range(s.max_tokens):
+            if should_stop is not None and should_stop():
+                raise CaptionCancelled(step)
             last = tokens[:, -1:]
             active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
             steering = guidance.steers and s.num_iterations > 0 and bool(active.any())
@@ -189,12 +217,7 @@ class GuidedDecoder:
         if classifier is not None:
             for beam, score in zip(found, wanted_probability(classifier, texts, self.settings.wanted_label).tolist()):
                 beam.classifier_score = score
-        # ZeroCap's pick: the finished beam with the best modality score (text-only: best LM score).
-        def rank(beam: Beam) -> tuple[bool, float]:
-            best = beam.modality_score if beam.modality_score is not None else beam.lm_score
-            return beam.finished, best
-
-        found.sort(key=rank, reverse=True)
+        found = ranked(found)
         return CaptionResult(
             prompt=self.settings.prompt,
             caption=found[0].text,

@@ -1,4 +1,4 @@
-"""``L = λ_mod·L_mod + λ0·L_CE + λ1·L_cls`` for a batch of beams (ALGORITHM.md, "The three goals")."""
+"""``L = λ_mod·L_mod + λ0·L_CE + λ1·L_cls`` for a batch of beams (docs/ALGORITHM.md, "The loss")."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from cgcap.config import DecodingSettings
 from cgcap.decoding.losses import expected_classifier_loss, fluency_loss, target_loss
+from cgcap.decoding.plan import classifier_counts, modality_counts
 from cgcap.decoding.score_cache import CachedScorer
 
 
@@ -38,8 +39,8 @@ class Guidance:
         self.settings = settings
         self.pieces = pieces
         self.additive = settings.classifier_form == "additive"
-        self.modality = modality if modality is not None and settings.lambda_modality > 0 else None
-        self.classifier = classifier if classifier is not None and settings.classifier_weight > 0 else None
+        self.modality = modality if modality is not None and modality_counts(settings) else None
+        self.classifier = classifier if classifier is not None and classifier_counts(settings) else None
 
     @property
     def steers(self) -> bool:

@@ -1,4 +1,4 @@
-"""The three guidance losses of ALGORITHM.md, per beam.
+"""The three guidance losses of docs/ALGORITHM.md, per beam.
 
 Every function takes ``log_p`` (``[beams, vocab]``, log-softmax of the shifted LM) and the
 top-k candidate ids ``top`` (``[beams, k]``); scores are ``[beams, k]`` and carry no

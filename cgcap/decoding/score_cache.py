@@ -1,4 +1,4 @@
-"""Score each distinct candidate text once per caption (ALGORITHM.md, an exact speed-up).
+"""Score each distinct candidate text once per caption (docs/ALGORITHM.md, an exact speed-up).
 
 Across the iterations of one token most of the top-k texts repeat, and a scorer's
 score for a text does not change, so a cache keyed by text gives identical results.

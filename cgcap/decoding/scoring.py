@@ -1,4 +1,4 @@
-"""The seam between the decoder and its scorers (ARCHITECTURE.md).
+"""The seam between the decoder and its scorers (docs/ARCHITECTURE.md).
 
 The decoder needs scores, never gradients, from the modality model and the
 classifier, so it sees them only through ``CandidateScorer``: texts in, one number

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cgcap.data.media import DecodedMedia, MediaError
+from cgcap.data.media_types import DecodedMedia, MediaError
 from cgcap.encoders.base import batches, model_dtype, normalised, weighted_mean_direction
 from cgcap.models import LoadedModel
 from cgcap.models.onnx_text import OnnxTextTower, TextBackend, TextFeatures, resolve_text_backend

@@ -6,14 +6,14 @@ from typing import Iterator, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
 
-from cgcap.data.media import DecodedMedia
+from cgcap.data.media_types import DecodedMedia
 
 T = TypeVar("T")
 
 
 @runtime_checkable
 class ModalityEncoder(Protocol):
-    """A contrastive model's two towers: ``E_x`` for the input and ``E_t`` for texts (ALGORITHM.md)."""
+    """A contrastive model's two towers: ``E_x`` for the input and ``E_t`` for texts (docs/ALGORITHM.md)."""
 
     modality: str  # "audio" or "image": the input tower's modality
     spec: str

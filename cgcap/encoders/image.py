@@ -7,7 +7,7 @@ import functools
 
 import torch
 
-from cgcap.data.media import DecodedMedia
+from cgcap.data.media_types import DecodedMedia
 from cgcap.encoders.base import batches, model_dtype, normalised, weighted_mean_direction
 from cgcap.models import LoadedModel
 

@@ -1,4 +1,4 @@
-"""The modality scorer for one input: ``a_j = cos(E_x(x), E_t(s_j))`` (ALGORITHM.md, L_mod).
+"""The modality scorer for one input: ``a_j = cos(E_x(x), E_t(s_j))`` (docs/ALGORITHM.md, L_mod).
 
 Video, which the papers leave as future work, is guided by its frames (image
 encoder), its sound track (audio encoder), or the mean of both scores.
@@ -10,7 +10,7 @@ from typing import Literal, Mapping
 
 import torch
 
-from cgcap.data.media import DecodedMedia, MediaError
+from cgcap.data.media_types import DecodedMedia, MediaError
 from cgcap.decoding.scoring import CandidateScorer, ModalityScorer
 from cgcap.encoders.base import ModalityEncoder
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from cgcap.encoders.audio import ClapAudioEncoder
 from cgcap.encoders.base import ModalityEncoder
-from cgcap.encoders.image import OpenClipImageEncoder
 from cgcap.models import ModelNotFoundError, load, resolve_device
+from cgcap.models.store import import_attribute
 
-# The store's model kinds that are encoders, and the class that wraps each.
-ENCODER_KINDS = {"clap": ClapAudioEncoder, "clip": OpenClipImageEncoder}
+# The store's model kinds that are encoders, and what wraps each (imported when one loads).
+ENCODER_KINDS = {"clap": "cgcap.encoders.audio:ClapAudioEncoder", "clip": "cgcap.encoders.image:OpenClipImageEncoder"}
 
 
 def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None) -> ModalityEncoder:
@@ -30,4 +29,4 @@ def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = Non
             f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
             "give a CLAP model for audio or an open_clip model for images"
         )
-    return wrapper(loaded, device=device, dtype=dtype)
+    return import_attribute(wrapper)(loaded, device=device, dtype=dtype)

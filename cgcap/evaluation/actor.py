@@ -17,21 +17,24 @@ from cgcap.config import Settings, build_settings
 from cgcap.decoding.prompts import without_prompt
 from cgcap.evaluation.predictions import Prediction
 
-# Workers import transformers: fail fast with no hub, as the CLI does (OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
+# Workers import transformers: fail fast with no hub, as the CLI does (docs/OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger(__name__)
 
 
 class CaptioningActor:
-    """Callable class for ``Dataset.map_batches``; built once per actor, reused for every batch."""
+    """Callable class for ``Dataset.map_batches``; built once per actor, reused for every batch.
+
+    Items are captioned one at a time (batch size 1 inside the actor), so any failure
+    costs its own row, with the reason, and never the batch.
+    """
 
     def __init__(self, settings_data: dict[str, Any]):
         from cgcap.captioner import Captioner
 
         self.settings: Settings = build_settings(settings_data)
         self.captioner = Captioner.from_settings(self.settings)
-        self._encoders: dict[str, Any] | None = None
 
     def __call__(self, batch):
         import pandas as pd
@@ -40,15 +43,35 @@ class CaptioningActor:
         return pd.DataFrame([row.model_dump() for row in rows])
 
     def caption_item(self, key: str, path: str) -> Prediction:
-        from cgcap.data.media import MediaError
-        from cgcap.metrics.grounding import ends_on_own
+        import torch
+
+        from cgcap.data.media_types import MediaError
 
         started = time.perf_counter()
         try:
-            result = self.captioner.caption(path, filename=Path(path).name)
+            try:
+                return self._caption(key, path, started)
+            except torch.OutOfMemoryError:
+                # Another item's tensors may still hold the memory: free the cache and try this one once more.
+                log.warning("out of memory on %s; retrying it once", key)
+                _free_accelerator_memory()
+                return self._caption(key, path, started)
         except (MediaError, OSError) as error:
-            # Unreadable media: reported and counted, not fatal.
             return Prediction(id=key, error=f"unreadable media: {error}")
+        except Exception as error:  # noqa: BLE001 - one item's failure is that item's row, with its reason
+            log.exception("captioning %s failed", key)
+            _free_accelerator_memory()
+            return Prediction(id=key, error=f"{type(error).__name__}: {error}"[:2000])
+
+    def _caption(self, key: str, path: str, started: float) -> Prediction:
+        from cgcap.data.media import decode_media
+        from cgcap.metrics.grounding import ends_on_own
+
+        name = Path(path).name
+        media = decode_media(path, self.settings.limits, filename=name, video_frames=self.settings.media.video_frames)
+        # One embedding of the input serves the decoder's modality term and the CLAP-S / CLIP-S metric.
+        input_scorer = self.captioner.input_scorer(media)
+        result = self.captioner.caption_media(media, name, modality_scorer=input_scorer)
         best = next((beam for beam in result.beams if beam.text == result.caption), None)
         caption = without_prompt(result.caption, result.prompt)
         return Prediction(
@@ -56,7 +79,7 @@ class CaptioningActor:
             caption=caption,
             prompt=result.prompt,
             modality=result.modality,
-            input_caption_similarity=self.similarity(path, caption),
+            input_caption_similarity=float(input_scorer.score([caption])[0]),
             modality_score=best.modality_score if best else None,
             classifier_score=best.classifier_score if best else None,
             seconds=time.perf_counter() - started,
@@ -65,26 +88,12 @@ class CaptioningActor:
             guide=result.guide.model_dump_json() if result.guide is not None else None,
         )
 
-    def encoders(self) -> dict[str, Any]:
-        # Reuse the captioner's encoders when it exposes them: they are already loaded.
-        if self._encoders is None:
-            self._encoders = getattr(self.captioner, "encoders", None)
-        if self._encoders is None:
-            from cgcap.encoders import load_encoder
 
-            device = self.settings.models.device
-            self._encoders = {
-                "audio": load_encoder(self.settings.models.audio_encoder, device=device),
-                "image": load_encoder(self.settings.models.image_encoder, device=device),
-            }
-        return self._encoders
+def _free_accelerator_memory() -> None:
+    import gc
 
-    def similarity(self, path: str, caption: str) -> float | None:
-        """cos(input, caption) with the modality encoders: CLAP-S for audio, CLIP-S for images."""
-        from cgcap.data.media import decode_media
-        from cgcap.encoders import input_scorer
+    import torch
 
-        media = decode_media(path, self.settings.limits, filename=Path(path).name,
-                             video_frames=self.settings.media.video_frames)
-        scorer = input_scorer(media, self.encoders(), video_mode=self.settings.media.video_mode)
-        return float(scorer.score([caption])[0])
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

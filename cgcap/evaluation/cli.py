@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cgcap.cli import add_settings_arguments, settings_from_args
+from cgcap.commands import add_settings_arguments, settings_from_args
 from cgcap.data.datasets import READERS, DatasetError
 
 

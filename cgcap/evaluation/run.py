@@ -1,6 +1,6 @@
 """One evaluation: manifest -> Ray Data actor pool -> prediction parts -> metrics -> one MLflow run.
 
-Architecture (ARCHITECTURE.md, "One evaluation job"): the manifest becomes a
+Architecture (docs/ARCHITECTURE.md, "The job path"): the manifest becomes a
 ``ray.data.Dataset``; ``map_batches`` runs ``CaptioningActor`` over an actor pool;
 the driver writes each batch it receives as its own part file, so the output folder
 needs no storage shared with the workers, and a rerun skips ids already written.
@@ -68,26 +68,8 @@ def check_judge(settings: Settings) -> None:
             )
 
 
-def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
-    """Refuse to resume into a folder whose predictions came from other settings or data."""
-    # Settings that change captions; pool sizing, metric encoders and tracking may differ on a rerun.
-    captioning = settings.model_dump(mode="json", exclude={"evaluation", "tracking", "serve"})
-    identity = {"dataset": manifest.dataset, "split": manifest.split, "settings": captioning}
-    path = output / "evaluation.json"
-    if path.is_file():
-        previous = json.loads(path.read_text())
-        if previous != identity:
-            old = _flatten(previous)
-            new = _flatten(identity)
-            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-            shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
-            raise EvaluationError(
-                f"output folder {output} holds predictions made with other settings or data ({shown}); "
-                "use a new --output to evaluate these settings"
-            )
-        return
-    output.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=2))
+# Settings that change no caption: the metrics' own models and options, the actor pool, tracking, serving.
+METRIC_ONLY = ("evaluation.", "tracking.", "serve.", "models.judge_classifier")
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -98,6 +80,30 @@ def _flatten(data: dict, prefix: str = "") -> dict:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def captioning_identity(identity: dict) -> dict:
+    """``identity`` flattened, without the metric-only settings: what must match for predictions to be reused."""
+    return {key: value for key, value in _flatten(identity).items()
+            if not key.removeprefix("settings.").startswith(METRIC_ONLY)}
+
+
+def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
+    """Refuse to resume into a folder whose predictions came from other settings or data."""
+    identity = {"dataset": manifest.dataset, "split": manifest.split, "settings": settings.model_dump(mode="json")}
+    path = output / "evaluation.json"
+    if path.is_file():
+        old, new = captioning_identity(json.loads(path.read_text())), captioning_identity(identity)
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if changed:
+            shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
+            raise EvaluationError(
+                f"output folder {output} holds predictions made with other settings or data ({shown}); "
+                "use a new --output to evaluate these settings"
+            )
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identity, indent=2))
 
 
 def caption_with_ray(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True,
@@ -188,10 +194,14 @@ def locked_output(output: Path) -> Iterator[None]:
 
 def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetManifest,
               output: Path) -> EvaluationOutcome:
+    from cgcap import tracking
     from cgcap.evaluation.recording import mean_seconds, record_run
-    from cgcap.evaluation.scoring import score_predictions
+    from cgcap.evaluation.scoring import load_metric_models, score_predictions
 
     _check_output(output, settings, manifest)
+    # The metrics' models load now, from the configured store: a missing judge fails in seconds, not after captioning.
+    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    metric_models = load_metric_models(settings, needs_bertscore=any(item.references for item in manifest.items))
     store = PredictionStore(output)
     done = store.done_ids()
     if request.echo:
@@ -218,7 +228,7 @@ def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetM
 
     wanted = {item.id for item in manifest.items}
     predictions = {row.id: row for row in store.read() if row.id in wanted}
-    report, counts = score_predictions(manifest, predictions, settings)
+    report, counts = score_predictions(manifest, predictions, settings, metric_models)
     run_id = record_run(request, settings, manifest, predictions, report, counts, output)
     return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
                              unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from cgcap.config import Settings
 from cgcap.data.datasets import DatasetManifest
@@ -25,18 +26,58 @@ def count_items(manifest: DatasetManifest, predictions: dict[str, Prediction]) -
     }
 
 
+@dataclass
+class MetricModels:
+    """The metrics' own models, loaded and checked before any captioning starts."""
+
+    judge: object | None = None  # a CandidateScorer giving P(audible | caption)
+    bertscore_encoder: str | None = None  # the folder bert-score loads
+
+
+def load_metric_models(settings: Settings, needs_bertscore: bool = True) -> MetricModels:
+    """Load the judge and find the BERTScore encoder; a missing one raises ModelNotFoundError naming its setting."""
+    from cgcap.models import ModelNotFoundError
+
+    models = MetricModels()
+    judge = settings.models.judge_classifier
+    if judge is not None:
+        from cgcap.classifier import TextClassifier
+
+        try:
+            models.judge = TextClassifier.load(judge)
+        except ModelNotFoundError as error:
+            raise ModelNotFoundError(f"models.judge_classifier {judge!r} cannot be loaded: {error}") from None
+    encoder = settings.evaluation.bertscore_encoder
+    if encoder is not None and needs_bertscore:
+        from cgcap.metrics.bertscore import encoder_folder
+
+        try:
+            from transformers import AutoConfig
+
+            models.bertscore_encoder = encoder_folder(encoder)
+            AutoConfig.from_pretrained(models.bertscore_encoder)  # a folder bert-score could not read fails here
+        except (ModelNotFoundError, OSError, ValueError) as error:
+            raise ModelNotFoundError(
+                f"evaluation.bertscore_encoder {encoder!r} cannot be loaded: {error}; "
+                "set evaluation.bertscore_encoder=null to skip BERTScore") from None
+    return models
+
+
 def score_predictions(
-    manifest: DatasetManifest, predictions: dict[str, Prediction], settings: Settings
+    manifest: DatasetManifest, predictions: dict[str, Prediction], settings: Settings,
+    models: MetricModels | None = None,
 ) -> tuple[MetricReport, dict[str, int]]:
     from cgcap.metrics.coco import coco_caption_metrics
     from cgcap.metrics.similarity import similarity_report
+
+    models = models if models is not None else load_metric_models(settings)
 
     captions = {key: row.caption for key, row in predictions.items() if row.caption is not None}
     references = {item.id: item.references for item in manifest.items if item.references}
     report = MetricReport()
     if references:
         report = report.merge(coco_caption_metrics(captions, references))
-        report = report.merge(_bert_score(captions, references, settings))
+        report = report.merge(_bert_score(captions, references, settings, models))
     else:
         no_refs = "the dataset has no reference captions"
         for name in ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D", "SPICE", "SPIDEr",
@@ -45,7 +86,7 @@ def score_predictions(
     similarities = {k: r.input_caption_similarity for k, r in predictions.items()
                     if r.input_caption_similarity is not None}
     report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}))
-    report = report.merge(_audibility(captions, settings))
+    report = report.merge(_audibility(captions, settings, models))
     report = report.merge(grounding_metrics(manifest, predictions))
     return report, count_items(manifest, predictions)
 
@@ -86,22 +127,17 @@ def grounding_metrics(manifest: DatasetManifest, predictions: dict[str, Predicti
     return report
 
 
-def _bert_score(captions, references, settings: Settings) -> MetricReport:
+def _bert_score(captions, references, settings: Settings, models: MetricModels) -> MetricReport:
     from cgcap.metrics.bertscore import bert_score
 
-    encoder = settings.evaluation.bertscore_encoder
-    if encoder is None:
+    if models.bertscore_encoder is None:
         return MetricReport(unavailable={"BERTScore-F1": "evaluation.bertscore_encoder is null"})
-    return bert_score(captions, references, encoder=encoder, layer=settings.evaluation.bertscore_layers)
+    return bert_score(captions, references, encoder=models.bertscore_encoder, layer=settings.evaluation.bertscore_layers)
 
 
-def _audibility(captions, settings: Settings) -> MetricReport:
+def _audibility(captions, settings: Settings, models: MetricModels) -> MetricReport:
     from cgcap.metrics.audibility import NAME, audibility_accuracy
 
-    judge_spec = settings.models.judge_classifier
-    if judge_spec is None:
+    if models.judge is None:
         return MetricReport(unavailable={NAME: "models.judge_classifier is not set"})
-    from cgcap.classifier import TextClassifier
-
-    judge = TextClassifier.load(judge_spec)
-    return audibility_accuracy(captions, judge, threshold=settings.evaluation.audibility_threshold)
+    return audibility_accuracy(captions, models.judge, threshold=settings.evaluation.audibility_threshold)

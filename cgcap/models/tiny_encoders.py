@@ -14,7 +14,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from cgcap.models.store import LoadedModel, ModelEntry, register
+from cgcap.models.store import LoadedModel
 from cgcap.models.tiny import build_seeded
 
 OPEN_CLIP_CONFIGS = Path(__file__).parent / "configs"
@@ -53,7 +53,7 @@ def roberta_byte_tokenizer():
     return tokenizer
 
 
-def _tiny_clap(spec: str, seed: int) -> LoadedModel:
+def tiny_clap(spec: str, seed: int) -> LoadedModel:
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
     tokenizer = roberta_byte_tokenizer()
@@ -95,7 +95,7 @@ def _open_clip_tokenizer():
         return open_clip.get_tokenizer(TINY_CLIP_ARCH)
 
 
-def _tiny_clip(spec: str, seed: int) -> LoadedModel:
+def tiny_clip(spec: str, seed: int) -> LoadedModel:
     import open_clip
 
     register_open_clip_configs()
@@ -106,12 +106,3 @@ def _tiny_clip(spec: str, seed: int) -> LoadedModel:
     model.eval()
     return LoadedModel(spec, "clip", model, tokenizer=_open_clip_tokenizer(), processor=preprocess,
                        source=f"random, seed {seed}", extra={"arch": TINY_CLIP_ARCH})
-
-
-def _always() -> None:
-    return None
-
-
-register(ModelEntry("tiny:clap", "clap", "CLAP (HTS-AT audio + RoBERTa text), 16 kHz 2 s windows, random",
-                    _tiny_clap, _always))
-register(ModelEntry("tiny:clip", "clip", "open_clip ViT (32 px) + text transformer, random", _tiny_clip, _always))

@@ -104,7 +104,7 @@ async def _decode(upload_content: bytes, filename: str | None, settings: Setting
 
 
 def _check_modality(media: Any, options: CaptionOptions) -> None:
-    from cgcap.data.media import MediaError
+    from cgcap.data.media_types import MediaError
     from cgcap.encoders import guiding_modalities
 
     if options.modality and media.modality != "video" and media.modality != options.modality:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
+
+# The Serve application, named as `serve run` and the Serve config files name it: the library
+# never imports the deployments, it only knows where the application builder lives.
+APP_IMPORT_PATH = "deployments.app:build_app"
+
+
+def app_builder(import_path: str = APP_IMPORT_PATH) -> Callable[[dict], Any]:
+    """The function an import string ``module:attribute`` names."""
+    module_name, _, attribute = import_path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def start_local(profile: str | None = None, config: str | None = None, overrides: list[str] | None = None,
@@ -19,24 +30,24 @@ def start_local(profile: str | None = None, config: str | None = None, overrides
     proxy on host:port and deploy the app.
 
     Returns the ingress handle. Ray Serve is imported here, never at module level, so the
-    library stays free of it.
+    library stays free of it (docs/ARCHITECTURE.md).
     """
     from ray import serve
 
     from cgcap.config import load_settings
     from cgcap.ray_connection import init_ray
-    from deployments.app import AppArgs, build_app
 
-    args = AppArgs(profile=profile or "offline", config=config, overrides=overrides or [], batching=batching)
-    serve_settings = load_settings(args.profile, args.config, args.overrides).serve
+    profile = profile or "offline"
+    app_args = {"profile": profile, "config": config, "overrides": list(overrides or []), "batching": batching}
+    serve_settings = load_settings(profile, config, overrides or []).serve
     host = host or serve_settings.host
     port = port or serve_settings.port
     init_ray(address, local={"num_cpus": num_cpus, "include_dashboard": False}, log_to_driver=False,
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
                                        "TOKENIZERS_PARALLELISM": "false"}})
     serve.start(http_options={"host": host, "port": port})
-    handle = serve.run(build_app(args), name="cgcap", route_prefix="/")
-    logger.info("cgcap (%s profile) serving on http://%s:%d (docs at /docs)", args.profile, host, port)
+    handle = serve.run(app_builder()(app_args), name="cgcap", route_prefix="/")
+    logger.info("cgcap (%s profile) serving on http://%s:%d (docs at /docs)", profile, host, port)
     return handle
 
 
@@ -96,7 +107,7 @@ def _shutdown() -> None:
 
 
 def register(subparsers) -> None:
-    from cgcap.cli import add_settings_arguments
+    from cgcap.commands import add_settings_arguments
 
     parser = subparsers.add_parser("serve", help="serve captions over HTTP with Ray Serve (a local Ray unless "
                                                  "--address or RAY_ADDRESS names a cluster)")

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from cgcap.config import DecodingSettings, ServeSettings, Settings, SettingsError, with_decoding
-from cgcap.decoding.prompts import ClassifierGuide, classifier_specs, guide_for
+from cgcap.config import DecodingSettings, ModelSettings, ServeSettings, Settings, SettingsError, with_decoding
+from cgcap.decoding.prompts import ClassifierGuide, classifier_specs
 from cgcap.serving.errors import RequestRejected, invalid
 
 Modality = Literal["audio", "image", "video"]
@@ -35,9 +35,14 @@ def _option_error(message: str, key: str | None) -> RequestRejected:
     return invalid(message, field=f"options.{key}" if key else "options", code="invalid_option")
 
 
-def _ceilings(serve: ServeSettings) -> dict[str, int]:
-    return {"top_k": serve.max_top_k, "num_iterations": serve.max_num_iterations,
-            "max_tokens": serve.max_tokens, "beam_size": serve.max_beam_size}
+def service_limits(serve: ServeSettings) -> dict[str, int]:
+    """Each decoding key's per-request ceiling, read from the key's own field metadata (``service_limit``)."""
+    limits = {}
+    for key, field in DecodingSettings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "service_limit" in extra:
+            limits[key] = getattr(serve, str(extra["service_limit"]))
+    return limits
 
 
 def classifier_allowed(spec: str, defaults: list[str]) -> bool:
@@ -86,20 +91,21 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
             "or a named model from GET /v1/models", "classifier")
 
     overrides = {key: value for key, value in data.items() if key in decoding_keys}
-    prompt = overrides.get("prompt")
-    if isinstance(prompt, str) and len(prompt) > settings.serve.max_prompt_chars:
-        raise _option_error(f"prompt is {len(prompt)} characters; the limit is {settings.serve.max_prompt_chars}",
-                            "prompt")
+    limits = service_limits(settings.serve)
+    for key, value in overrides.items():  # text is capped before validation: it is never converted
+        text = DecodingSettings.model_fields[key].annotation is str
+        if text and isinstance(value, str) and key in limits and len(value) > limits[key]:
+            raise _option_error(f"{key} is {len(value)} characters; this service's limit is {limits[key]}", key)
     try:
         decoding = with_decoding(settings, **overrides).decoding
     except SettingsError as error:
         key = next((k for k in overrides if f"decoding.{k}:" in str(error)), None)
         raise _option_error(str(error).replace("invalid settings: decoding.", "invalid option "), key) from None
-    # Ceilings apply to the validated values, so "100000" (a string pydantic converts) cannot slip past.
-    for key, ceiling in _ceilings(settings.serve).items():
+    # Numbers are capped after validation, so "100000" (a string pydantic converts) cannot slip past.
+    for key in overrides:
         value = getattr(decoding, key)
-        if key in overrides and value > ceiling:
-            raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
+        if key in limits and not isinstance(value, str) and value > limits[key]:
+            raise _option_error(f"{key} {value} is above this service's limit of {limits[key]}", key)
     return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier,
                           classifiers=defaults, default_video_mode=settings.media.video_mode)
 
@@ -109,9 +115,22 @@ def video_mode(options: CaptionOptions) -> str:
     return options.modality if options.modality in ("audio", "image") else options.default_video_mode
 
 
-def request_guide(options: CaptionOptions, media: Any) -> tuple[DecodingSettings, ClassifierGuide | None]:
-    """This request's decoding for its input's modality and the classifier that steers it (the Captioner's rule)."""
+def request_guide(options: CaptionOptions, media: Any) -> ClassifierGuide | None:
+    """The classifier that steers this request's input (the Captioner's rule, ``cgcap.decoding.plan``)."""
+    from cgcap.decoding.plan import plan_guidance
     from cgcap.encoders import guiding_modalities
 
     guiding = guiding_modalities(media, video_mode(options)) if media is not None else []
-    return guide_for(options.decoding, options.classifiers, guiding, options.classifier)
+    models = {"classifier": options.classifiers.get("audio"), "image_classifier": options.classifiers.get("image")}
+    return plan_guidance(options.decoding, guiding, ModelSettings(**models), options.classifier).guide
+
+
+def request_settings(settings: Settings, options: CaptionOptions) -> Settings:
+    """The settings one request runs with: its decoding keys, its classifier and its video track.
+
+    A request's own ``classifier`` replaces every modality's; without one each modality keeps its own.
+    """
+    update = {"classifier": options.classifier, "image_classifier": options.classifier} if options.classifier else {}
+    models = settings.models.model_copy(update=update)
+    media = settings.media.model_copy(update={"video_mode": video_mode(options)})
+    return settings.model_copy(update={"decoding": options.decoding, "models": models, "media": media})

@@ -72,6 +72,18 @@ class RemoteClassifier:
         return self.tally.record("classifier", self.handle.score.remote(list(texts)).result())
 
 
+def remote_captioner(settings: Any, lm: Any, encoder_handle: Any, classifier_handle: Any, tally: BatchTally) -> Any:
+    """The library's ``Captioner`` for one request's settings, with the Encoder and Classifier deployments as scorers."""
+    from cgcap.captioner import Captioner
+
+    models = settings.models
+    encoders = {"audio": RemoteEncoder(encoder_handle, "audio", models.audio_encoder, tally),
+                "image": RemoteEncoder(encoder_handle, "image", models.image_encoder, tally)}
+    # Each modality's classifier is a multiplexed model id of the one Classifier deployment.
+    return Captioner(settings, lm, encoders=encoders,
+                     classifier_loader=lambda spec: RemoteClassifier(classifier_handle, spec, tally))
+
+
 class BatchSizeLog:
     """Per-replica histogram of batch sizes, exposed through /v1/health."""
 

