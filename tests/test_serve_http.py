@@ -134,7 +134,9 @@ def in_process(settings, source: bytes, filename: str, options: dict | None = No
     from cgcap.config import load_settings
 
     options = dict(options or {})
-    extra = [f"models.classifier={options.pop('classifier')}"] if "classifier" in options else []
+    # A request's own classifier replaces every modality's.
+    chosen = options.pop("classifier", None)
+    extra = [f"models.classifier={chosen}", f"models.image_classifier={chosen}"] if chosen else []
     if options.get("modality") in ("audio", "image"):
         extra.append(f"media.video_mode={options['modality']}")  # the request's track pick, as a setting
     options.pop("modality", None)
