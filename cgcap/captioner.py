@@ -83,6 +83,7 @@ class Captioner:
         """Caption an audio clip, an image or a video (a path or the file's bytes)."""
         from cgcap.data.media import decode_media
         from cgcap.encoders import guiding_modalities, input_scorer
+        from cgcap.metrics.similarity import guided_score_name
 
         settings = self.settings_for(options)
         started = time.perf_counter()
@@ -100,8 +101,10 @@ class Captioner:
         result.input, result.modality = name, media.modality
         result.timings = {"decode_media": decoded - started, "embed_input": embedded - decoded, **result.timings,
                           "total": time.perf_counter() - started}
-        result.model_ids.update({f"{m}_encoder": self.encoders.specs[m] if isinstance(self.encoders, LazyEncoders)
-                                 else getattr(self.encoders[m], "spec", None) for m in used})
+        specs = {m: self.encoders.specs[m] if isinstance(self.encoders, LazyEncoders)
+                 else getattr(self.encoders[m], "spec", None) for m in used}
+        result.model_ids.update({f"{m}_encoder": spec for m, spec in specs.items()})
+        result.modality_score_name = guided_score_name(used, specs)
         return result
 
     def caption_text_only(self, prompt: str | None = None, options: dict[str, Any] | None = None,

@@ -1,4 +1,4 @@
-"""Encoder deployment: the modality models (CLAP for audio, CLIP for images)."""
+"""Encoder deployment: the modality models (CLAP or a tagger for audio, CLIP or a tagger for images)."""
 
 from __future__ import annotations
 

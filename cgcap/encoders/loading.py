@@ -7,14 +7,15 @@ import torch
 from cgcap.encoders.audio import ClapAudioEncoder
 from cgcap.encoders.base import ModalityEncoder
 from cgcap.encoders.image import OpenClipImageEncoder
+from cgcap.encoders.tagger import tagger_encoder
 from cgcap.models import ModelNotFoundError, load, resolve_device
 
 # The store's model kinds that are encoders, and the class that wraps each.
-ENCODER_KINDS = {"clap": ClapAudioEncoder, "clip": OpenClipImageEncoder}
+ENCODER_KINDS = {"clap": ClapAudioEncoder, "clip": OpenClipImageEncoder, "tagger": tagger_encoder}
 
 
 def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None) -> ModalityEncoder:
-    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG`` ...
+    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG``, ``yamnet-minilm`` ...
 
     ``dtype`` defaults to float16 on a GPU and float32 on the CPU.
     """
@@ -28,6 +29,6 @@ def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = Non
     if wrapper is None:
         raise ModelNotFoundError(
             f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
-            "give a CLAP model for audio or an open_clip model for images"
+            "give a CLAP model or yamnet-minilm for audio, an open_clip model or efficientnet-lite2-minilm for images"
         )
     return wrapper(loaded, device=device, dtype=dtype)

@@ -77,7 +77,7 @@ class CaptioningActor:
         return self._encoders
 
     def similarity(self, path: str, caption: str) -> float | None:
-        """cos(input, caption) with the modality encoders: CLAP-S for audio, CLIP-S for images."""
+        """cos(input, caption) with the modality encoders (reported as CLAP-S, CLIP-S or the tagger's SPEC-S)."""
         from cgcap.data.media import decode_media
         from cgcap.encoders import input_scorer
 

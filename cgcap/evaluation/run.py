@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -46,6 +47,7 @@ class EvaluationOutcome(BaseModel):
     metrics: dict[str, float]
     unavailable: dict[str, str]
     counts: dict[str, int]
+    seconds_per_caption: float | None = None  # median over the predictions (the first of a modality loads its encoder)
 
 
 def check_judge(settings: Settings) -> None:
@@ -120,7 +122,8 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
         if echo:
             for row in rows:
                 text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
-                print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}", flush=True)
+                took = f"\t({row.seconds:.1f} s)" if row.seconds is not None else ""
+                print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}{took}", flush=True)
     return written
 
 
@@ -150,5 +153,7 @@ def run_evaluation(request: EvaluationRequest, settings: Settings) -> Evaluation
     predictions = {row.id: row for row in store.read() if row.id in wanted}
     report, counts = score_predictions(manifest, predictions, settings)
     run_id = record_run(request, settings, manifest, predictions, report, counts, output)
+    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
     return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
-                             unavailable=report.unavailable, counts=counts)
+                             unavailable=report.unavailable, counts=counts,
+                             seconds_per_caption=float(statistics.median(seconds)) if seconds else None)

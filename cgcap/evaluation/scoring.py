@@ -29,7 +29,7 @@ def score_predictions(
     manifest: DatasetManifest, predictions: dict[str, Prediction], settings: Settings
 ) -> tuple[MetricReport, dict[str, int]]:
     from cgcap.metrics.coco import coco_caption_metrics
-    from cgcap.metrics.similarity import similarity_report
+    from cgcap.metrics.similarity import similarity_names, similarity_report
 
     captions = {key: row.caption for key, row in predictions.items() if row.caption is not None}
     references = {item.id: item.references for item in manifest.items if item.references}
@@ -44,7 +44,8 @@ def score_predictions(
             report.unavailable[name] = no_refs
     similarities = {k: r.input_caption_similarity for k, r in predictions.items()
                     if r.input_caption_similarity is not None}
-    report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}))
+    names = similarity_names(settings.models.audio_encoder, settings.models.image_encoder)
+    report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}, names))
     report = report.merge(_audibility(captions, settings))
     return report, count_items(manifest, predictions)
 

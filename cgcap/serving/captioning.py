@@ -30,13 +30,15 @@ def caption_with_remote_scorers(
     from cgcap.decoding import GuidedDecoder
     from cgcap.decoding.prompts import settings_for_modalities
     from cgcap.encoders import guiding_modalities, input_scorer
+    from cgcap.metrics.similarity import guided_score_name
 
     started = time.perf_counter()
     tally = BatchTally()
     decoding = options.decoding
-    modality_scorer = None
+    modality_scorer, guided = None, []
     if media is not None:
-        decoding = settings_for_modalities(decoding, guiding_modalities(media, video_mode(options)))
+        guided = guiding_modalities(media, video_mode(options))
+        decoding = settings_for_modalities(decoding, guided)
     if media is not None and decoding.lambda_modality > 0:
         encoders = {modality: RemoteEncoder(encoder_handle, modality, spec, tally)
                     for modality, spec in encoder_specs.items()}
@@ -54,6 +56,7 @@ def caption_with_remote_scorers(
     return CaptionResponse(
         **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
            "timings": timings, "model_ids": {**result.model_ids, **model_ids},
+           "modality_score_name": guided_score_name(guided, encoder_specs) if modality_scorer is not None else None,
            "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides}},
         request_id=request_id,
         batching=tally.summary(),
