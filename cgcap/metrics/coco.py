@@ -12,6 +12,7 @@ references). We report it as ``CIDEr-D``; there is no separate ``CiderD`` class 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 from cgcap.metrics.report import MetricReport
@@ -34,8 +35,13 @@ def spice_unavailable_reason() -> str | None:
     return None
 
 
-def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[str]]) -> MetricReport:
-    """Score ``candidates`` (id -> caption) against ``references`` (id -> captions) on the ids they share."""
+def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[str]],
+                         only: Collection[str] | None = None) -> MetricReport:
+    """Score ``candidates`` (id -> caption) against ``references`` (id -> captions) on the ids they share.
+
+    ``only`` names the metrics wanted (e.g. ``("CIDEr-D",)``): METEOR and SPICE start Java
+    programs of their own, which a benchmark rerun many times can skip.
+    """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
@@ -43,7 +49,8 @@ def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
     ids = [key for key in candidates if references.get(key)]
-    names = BLEU + ["METEOR", "ROUGE-L", "CIDEr-D", "SPICE", "SPIDEr"]
+    names = [name for name in BLEU + ["METEOR", "ROUGE-L", "CIDEr-D", "SPICE", "SPIDEr"]
+             if only is None or name in only]
     if not ids:
         return MetricReport(unavailable={name: "no item has both a caption and reference captions" for name in names})
     if shutil.which("java") is None:
@@ -60,15 +67,22 @@ def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[
         for key, value in zip(ids, per_item):
             report.per_item[key][name] = float(value)
 
-    bleu, bleu_items = Bleu(4).compute_score(gts, res, verbose=0)
-    for name, corpus, items in zip(BLEU, bleu, bleu_items):
-        record(name, corpus, items)
-    meteor = Meteor()
-    record("METEOR", *meteor.compute_score(gts, res))
-    del meteor  # its __del__ ends the Java process now rather than at exit
-    record("ROUGE-L", *Rouge().compute_score(gts, res))
-    record("CIDEr-D", *Cider().compute_score(gts, res))
+    if set(BLEU) & set(names):
+        bleu, bleu_items = Bleu(4).compute_score(gts, res, verbose=0)
+        for name, corpus, items in zip(BLEU, bleu, bleu_items):
+            if name in names:
+                record(name, corpus, items)
+    if "METEOR" in names:
+        meteor = Meteor()
+        record("METEOR", *meteor.compute_score(gts, res))
+        del meteor  # its __del__ ends the Java process now rather than at exit
+    if "ROUGE-L" in names:
+        record("ROUGE-L", *Rouge().compute_score(gts, res))
+    if "CIDEr-D" in names or "SPIDEr" in names:
+        record("CIDEr-D", *Cider().compute_score(gts, res))
 
+    if not {"SPICE", "SPIDEr"} & set(names):
+        return report
     reason = spice_unavailable_reason()
     if reason is None:
         from pycocoevalcap.spice.spice import Spice

@@ -1,0 +1,277 @@
+"""The grounding benchmark's core: caption labelled items under settings variants, then judge each caption.
+
+``grounding_report(captioner, items, variants)`` captions every item once per variant
+(e.g. ``{"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}``: the same seed, so
+the difference is the modality term) and returns per-caption rows and per-modality
+summaries: content named, BERTScore-F1 and CIDEr-D against the references, real-word
+share, ended on its own, the judge's P(wanted label) and seconds per caption.
+``benchmarks/grounding.py`` prints it; speed and sweep scripts import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from cgcap.config import Settings
+from cgcap.data.datasets import read_folder
+from cgcap.data.devset import read_content_words
+from cgcap.decoding.prompts import without_prompt
+from cgcap.decoding.scoring import CandidateScorer
+from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("audio", "image")
+# Default variants: the modality term off, then the settings as given (the profile's λ_mod).
+LAMBDA_ZERO_AND_DEFAULT: dict[str, dict[str, Any]] = {"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}
+
+
+class GroundingItem(BaseModel):
+    id: str
+    media_path: str
+    modality: str
+    words: list[str]
+    references: list[str]
+
+
+class GroundingRow(BaseModel):
+    """One caption of one item under one variant, with every per-caption figure."""
+
+    id: str
+    modality: str
+    variant: str
+    lambda_modality: float
+    caption: str = ""  # with the prompt, as the decoder returns it
+    prompt: str | None = None
+    hit: bool = False  # names the content (a word of the item's list after the prompt)
+    real_words: int = 0
+    words: int = 0
+    ends_on_own: bool = False
+    classifier_score: float | None = None  # the judge's P(wanted label | caption)
+    seconds: float = 0.0
+    tokens: int = 0
+    bertscore_f1: float | None = None
+    cider: float | None = None
+    error: str | None = None
+
+    @property
+    def written(self) -> str:
+        """The words the decoder wrote, as compared with the references."""
+        return without_prompt(self.caption, self.prompt)
+
+    @property
+    def real_word_share(self) -> float | None:
+        return self.real_words / self.words if self.words else None
+
+
+class GroundingSummary(BaseModel):
+    """The rows of one variant and one modality ("all" for both) in one line."""
+
+    variant: str
+    modality: str
+    captions: int
+    failed: int
+    hit_share: float | None
+    bertscore_f1: float | None
+    cider: float | None
+    real_word_share: float | None  # pooled: real words over all words of these captions
+    ends_on_own_share: float | None
+    classifier_score: float | None
+    seconds_per_caption: float | None
+
+
+class GroundingReport(BaseModel):
+    rows: list[GroundingRow]
+    summary: list[GroundingSummary]
+    settings: dict[str, Any]
+    judge: str | None
+
+
+def load_grounding_items(root: str | Path, modality: str | None = None, ids: list[str] | None = None,
+                         limit: int | None = None) -> list[GroundingItem]:
+    """A folder dataset with ``content_words.json`` (as ``scripts/make_devset.py`` writes) as benchmark items."""
+    from cgcap.data.datasets import AUDIO_EXTENSIONS, DatasetError
+
+    manifest = read_folder(Path(root)).select(ids=ids)
+    words = read_content_words(root)
+    items = []
+    for item in manifest.items:
+        kind = "audio" if Path(item.id).suffix.lower() in AUDIO_EXTENSIONS else "image"
+        if item.missing or (modality and kind != modality):
+            continue
+        if item.id not in words:
+            raise DatasetError(f"{item.id} has no word list in {Path(root) / 'content_words.json'}")
+        items.append(GroundingItem(id=item.id, media_path=item.media_path, modality=kind, words=words[item.id],
+                                   references=item.references))
+    return items[:limit] if limit is not None else items
+
+
+def judge_for(settings: Settings, captioner) -> tuple[CandidateScorer, str]:
+    """The classifier that scores the captions: ``models.judge_classifier``, else the guiding classifier."""
+    spec = settings.models.judge_classifier
+    if spec:
+        from cgcap.classifier import TextClassifier
+
+        return TextClassifier.load(spec, device=captioner.device), spec
+    return captioner.classifier, settings.models.classifier
+
+
+def code_version() -> str:
+    """A digest of the cgcap package's code and profiles: a cached caption is reused only by the same code."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.glob("profiles/*.yaml")]):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class CaptionCache:
+    """Rows already computed, one JSON line each, keyed by item content, settings, judge and code.
+
+    A rerun with the same settings reads its captions back instead of decoding again; any
+    change to a setting or to cgcap's code makes a new key.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: dict[str, GroundingRow] = {}
+        self._code = code_version()
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                self.rows[record["key"]] = GroundingRow.model_validate(record["row"])
+
+    def key(self, item: GroundingItem, settings: Settings, variant: str, judge: str | None) -> str:
+        media = hashlib.sha256(Path(item.media_path).read_bytes()).hexdigest()
+        payload = json.dumps([item.id, media, item.words, variant, settings.model_dump(), judge, self._code],
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def add(self, key: str, row: GroundingRow) -> None:
+        self.rows[key] = row
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"key": key, "row": row.model_dump()}) + "\n")
+
+
+def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str, Any],
+                 judge: CandidateScorer | None) -> GroundingRow:
+    """Caption one item under one variant and judge the caption on its own (no corpus metrics)."""
+    from cgcap.data.media import MediaError
+    from cgcap.decoding.guidance import wanted_probability
+
+    settings = captioner.settings_for(options)
+    row = GroundingRow(id=item.id, modality=item.modality, variant=variant,
+                       lambda_modality=settings.decoding.lambda_modality)
+    try:
+        result = captioner.caption(item.media_path, filename=Path(item.media_path).name, options=options)
+    except (MediaError, OSError) as error:
+        row.error = f"{type(error).__name__}: {error}"
+        return row
+    real, total = count_real_words(result.caption, result.prompt)
+    row.caption, row.prompt = result.caption, result.prompt
+    row.hit = names_content(result.caption, item.words, result.prompt)
+    row.real_words, row.words = real, total
+    row.ends_on_own = ends_on_own(result)
+    row.seconds = result.timings.get("total", 0.0)
+    row.tokens = int(result.timings.get("tokens", 0))
+    if judge is not None:
+        row.classifier_score = float(wanted_probability(judge, [result.caption], settings.decoding.wanted_label)[0])
+    return row
+
+
+def caption_rows(captioner, items: list[GroundingItem], variants: dict[str, dict[str, Any]],
+                 judge: CandidateScorer | None = None, judge_spec: str | None = None,
+                 cache: CaptionCache | None = None,
+                 progress: Callable[[int, int, GroundingRow, bool], None] | None = None) -> list[GroundingRow]:
+    """Every item under every variant, items outer so a partial run covers both variants; cached rows reused."""
+    rows, total = [], len(items) * len(variants)
+    for item in items:
+        for variant, options in variants.items():
+            key = cache.key(item, captioner.settings_for(options), variant, judge_spec) if cache else None
+            cached = cache is not None and key in cache.rows
+            row = cache.rows[key] if cached else caption_item(captioner, item, variant, options, judge)
+            if cache is not None and not cached and row.error is None:
+                cache.add(key, row)
+            rows.append(row)
+            if progress is not None:
+                progress(len(rows), total, row, cached)
+    return rows
+
+
+def add_reference_scores(rows: list[GroundingRow], items: list[GroundingItem], settings: Settings) -> dict[str, str]:
+    """BERTScore-F1 and CIDEr-D per row, against its item's references, computed per variant.
+
+    CIDEr-D weighs n-grams by their rarity among the references scored together, so it
+    is computed over one variant's captions of every modality at once. Returns metric ->
+    why it is unavailable (e.g. no Java for CIDEr-D).
+    """
+    from cgcap.metrics.bertscore import bert_score
+    from cgcap.metrics.coco import coco_caption_metrics
+
+    references = {item.id: item.references for item in items if item.references}
+    unavailable: dict[str, str] = {}
+    for variant in dict.fromkeys(row.variant for row in rows):
+        mine = {row.id: row for row in rows if row.variant == variant and row.error is None}
+        captions = {key: row.written for key, row in mine.items()}
+        report = coco_caption_metrics(captions, references, only=("CIDEr-D",))
+        encoder = settings.evaluation.bertscore_encoder
+        if encoder is not None:
+            report = report.merge(bert_score(captions, references, encoder=encoder,
+                                             layer=settings.evaluation.bertscore_layers))
+        else:
+            report.unavailable["BERTScore-F1"] = "evaluation.bertscore_encoder is null"
+        unavailable.update(report.unavailable)
+        for key, row in mine.items():
+            figures = report.per_item.get(key, {})
+            row.cider = figures.get("CIDEr-D")
+            row.bertscore_f1 = figures.get("BERTScore-F1")
+    return unavailable
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
+    """One summary per variant and modality present, then per variant over all modalities."""
+    out = []
+    for variant in dict.fromkeys(row.variant for row in rows):
+        present = [m for m in MODALITIES if any(r.modality == m and r.variant == variant for r in rows)]
+        for modality in [*present, "all"]:
+            chosen = [r for r in rows if r.variant == variant and modality in ("all", r.modality)]
+            done = [r for r in chosen if r.error is None]
+            words = sum(r.words for r in done)
+            out.append(GroundingSummary(
+                variant=variant, modality=modality, captions=len(done), failed=len(chosen) - len(done),
+                hit_share=_mean([float(r.hit) for r in done]),
+                bertscore_f1=_mean([r.bertscore_f1 for r in done if r.bertscore_f1 is not None]),
+                cider=_mean([r.cider for r in done if r.cider is not None]),
+                real_word_share=sum(r.real_words for r in done) / words if words else None,
+                ends_on_own_share=_mean([float(r.ends_on_own) for r in done]),
+                classifier_score=_mean([r.classifier_score for r in done if r.classifier_score is not None]),
+                seconds_per_caption=_mean([r.seconds for r in done]),
+            ))
+    return out
+
+
+def grounding_report(captioner, items: list[GroundingItem],
+                     variants: dict[str, dict[str, Any]] | None = None, cache: CaptionCache | None = None,
+                     progress: Callable[[int, int, GroundingRow, bool], None] | None = None,
+                     reference_scores: bool = True) -> GroundingReport:
+    """Caption, judge and summarise: the whole benchmark for one captioner."""
+    settings = captioner.settings
+    judge, judge_spec = judge_for(settings, captioner)
+    rows = caption_rows(captioner, items, variants or LAMBDA_ZERO_AND_DEFAULT, judge, judge_spec, cache, progress)
+    if reference_scores:
+        for name, reason in add_reference_scores(rows, items, settings).items():
+            log.warning("%s unavailable: %s", name, reason)
+    return GroundingReport(rows=rows, summary=summarise(rows), settings=settings.model_dump(), judge=judge_spec)

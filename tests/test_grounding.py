@@ -1,0 +1,172 @@
+"""Grounding metrics on captions with known answers, the dev-set builder, and the grounding
+benchmark end to end on the tiny profile with real clips and photos of the dev set."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from cgcap.data.datasets import DatasetError, read_dataset
+from cgcap.data.devset import CONTENT_WORDS, DevSetBuildError, build_devset, load_manifest, read_content_words
+from cgcap.decoding.result import Beam, CaptionResult
+from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content, real_word_share
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "benchmarks" / "devset" / "devset.yaml"
+VENDORED = ROOT / "benchmarks" / "devset" / "media"
+AUDIO, IMAGE = "Audio of a", "Image of a"
+# A vendored clip, a photo of the scikit-image wheel and espeak-ng speech: one item per kind of source.
+SUBSET = ["audio/bell.oga", "image/chelsea.png", "audio/speech-door.wav"]
+
+
+@pytest.mark.parametrize("caption, words, prompt", [
+    ("Audio of a bell ringing.", ["bell"], AUDIO),
+    ("Audio of a phone ringing in a room", ["ring"], AUDIO),  # -ing
+    ("Audio of two bells chiming", ["chime"], AUDIO),  # plural, -ing with a dropped e
+    ("Image of a cat's face", ["cat"], IMAGE),  # possessive
+    ("Image of distant galaxies.", ["galaxy"], IMAGE),  # -ies
+    ("Audio of a crumpled sheet", ["crumpling"], AUDIO),  # two inflections of one word
+    ("Audio of a snapped twig", ["snap"], AUDIO),  # doubled consonant
+    ("Audio of an alarm clock going off", ["alarm clock"], AUDIO),  # several words in order
+    ("Image of a CAT.", ["cat"], IMAGE),
+])
+def test_a_caption_naming_a_listed_word_in_any_inflection_is_a_hit(caption, words, prompt):
+    assert names_content(caption, words, prompt)
+
+
+@pytest.mark.parametrize("caption, words, prompt", [
+    ("Audio of a belly dance", ["bell"], AUDIO),  # a longer word is not the word
+    ("Audio of abell", ["bell"], AUDIO),  # glued onto the prompt: the decoder wrote "abell"
+    ("Audio of a classic novel's voice", ["bell"], AUDIO),
+    ("Audio of a clock alarm", ["alarm clock"], AUDIO),  # the words, but not in that order
+    ("Audio of a dog barking", ["audio"], AUDIO),  # the prompt's words are not the caption's
+    ("Image of a scattered trial", ["cat"], IMAGE),
+])
+def test_a_caption_without_a_listed_word_is_a_miss(caption, words, prompt):
+    assert not names_content(caption, words, prompt)
+
+
+def test_invented_words_are_not_real_words():
+    # The offline decoder's words of issue 10: "iztera" and "drumsá" are not English.
+    assert count_real_words("Audio of a classic novel's voice during the iztera, it", AUDIO) == (6, 7)
+    assert real_word_share("Audio of a drumsá PheuSabra.", AUDIO) == 0.0
+    assert real_word_share("Audio of a bell rings three times.", AUDIO) == 1.0
+    assert real_word_share("Image of crinkling glockenspiel dewdrops", IMAGE) == 1.0  # rare but real
+    assert real_word_share(AUDIO, AUDIO) is None  # nothing written, no share
+
+
+def _result(beams: list[tuple[str, bool]]) -> CaptionResult:
+    found = [Beam(text=text, lm_score=-1.0, finished=finished) for text, finished in beams]
+    return CaptionResult(prompt=AUDIO, caption=found[0].text, beams=found)
+
+
+def test_ends_on_own_is_whether_the_chosen_caption_wrote_the_end_token():
+    assert ends_on_own(_result([("Audio of a bell.", True), ("Audio of a bell rings and", False)]))
+    assert not ends_on_own(_result([("Audio of a bell rings and", False), ("Audio of a bell.", True)]))
+    # The caption is whichever beam the decoder chose, not necessarily the first listed.
+    chosen = _result([("Audio of a bell rings and", False), ("Audio of a bell.", True)])
+    chosen.caption = "Audio of a bell."
+    assert ends_on_own(chosen)
+
+
+def test_cider_alone_equals_cider_of_the_full_metric_set():
+    from cgcap.metrics.coco import coco_caption_metrics
+
+    candidates = {"a": "a bell rings", "b": "a cat sits on a mat"}
+    references = {"a": ["a bell rings twice", "a church bell"], "b": ["a cat on a mat", "a tabby cat sits"]}
+    alone = coco_caption_metrics(candidates, references, only=("CIDEr-D",))
+    full = coco_caption_metrics(candidates, references)
+    assert set(alone.corpus) == {"CIDEr-D"} and not alone.unavailable
+    assert alone.corpus["CIDEr-D"] == pytest.approx(full.corpus["CIDEr-D"])
+    assert alone.per_item["b"]["CIDEr-D"] == pytest.approx(full.per_item["b"]["CIDEr-D"])
+
+
+@pytest.fixture(scope="module")
+def devset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("devset")
+    build_devset(load_manifest(MANIFEST), folder, vendored=VENDORED, only=SUBSET)
+    return folder
+
+
+def test_the_built_dev_set_is_a_folder_dataset_with_references_and_word_lists(devset):
+    from cgcap.config import LimitSettings
+    from cgcap.data.media import decode_media
+
+    manifest = {item.file: item for item in load_manifest(MANIFEST).items}
+    dataset = read_dataset("folder", devset)
+    assert sorted(item.id for item in dataset.items) == sorted(SUBSET)
+    words = read_content_words(devset)
+    for item in dataset.items:
+        assert not item.missing
+        assert item.references == manifest[item.id].references
+        assert words[item.id] == manifest[item.id].words
+        media = decode_media(item.media_path, LimitSettings())
+        assert media.modality == manifest[item.id].modality
+    speech = decode_media(devset / "audio" / "speech-door.wav", LimitSettings())
+    assert speech.duration_seconds > 1.5  # espeak-ng said the whole sentence
+    assert "CC-BY-3.0" in (devset / "ATTRIBUTION.md").read_text()
+
+
+def test_the_builder_names_a_source_it_cannot_find(tmp_path):
+    manifest = load_manifest(MANIFEST).model_copy(deep=True)
+    manifest.items[0].source = "skimage:no_such_photo.png"
+    with pytest.raises(DevSetBuildError, match="no_such_photo.png is not inside the installed scikit-image"):
+        build_devset(manifest, tmp_path, only=[manifest.items[0].file])
+    with pytest.raises(DatasetError, match="not in the dev-set manifest: audio/nothing.wav"):
+        build_devset(manifest, tmp_path, only=["audio/nothing.wav"])
+    with pytest.raises(DatasetError, match=CONTENT_WORDS):
+        read_content_words(tmp_path / "empty")
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The per-caption table's rows: nine columns split on runs of spaces, then the caption."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith(("audio/", "image/")):
+            cells = re.split(r"\s{2,}", line, maxsplit=9)
+            rows.append(cells)
+    return rows
+
+
+def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import grounding as benchmark
+
+    from cgcap.classifier import TextClassifier
+
+    args = ["--profile", "tiny", "--data-root", str(devset), "--ids", "audio/bell.oga,image/chelsea.png",
+            "--set", "decoding.max_tokens=2", "--output", str(tmp_path / "run")]
+    assert benchmark.main(args) == 0
+    printed = capsys.readouterr()
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    rows = {(row["id"], row["variant"]): row for row in report["rows"]}
+    assert set(rows) == {(i, v) for i in ("audio/bell.oga", "image/chelsea.png") for v in ("lambda_mod=0", "default")}
+    assert {row["lambda_modality"] for row in rows.values()} == {0.0, 1.0}  # the tiny profile's default λ_mod
+
+    words = read_content_words(devset)
+    judge = TextClassifier.load("tiny:bert-classifier")
+    table = _table_rows(printed.out)
+    assert len(table) == 4
+    for item, variant, hit, bertscore, cider, real, ends, classifier, seconds, caption in table:
+        row = rows[(item, variant)]
+        prompt = AUDIO if item.startswith("audio") else IMAGE
+        assert caption == row["caption"] and caption.startswith(prompt)
+        assert hit == ("yes" if names_content(caption, words[item], prompt) else "no")
+        real_words, total = count_real_words(caption, prompt)
+        assert real == ("-" if total == 0 else f"{real_words / total:.2f}")
+        assert float(classifier) == pytest.approx(float(judge.score([caption])[0]), abs=0.006)
+        assert float(bertscore) == pytest.approx(row["bertscore_f1"], abs=0.006)
+        assert float(cider) == pytest.approx(row["cider"], abs=0.006)
+        assert ends == ("yes" if row["ends_on_own"] else "no")
+        assert not row["ends_on_own"] or caption.endswith(".")
+        assert float(seconds) > 0
+
+    # A rerun with the same settings reads every caption back from the cache.
+    assert benchmark.main(args + ["--json"]) == 0
+    again = capsys.readouterr()
+    assert again.err.count("(cached") == 4
+    assert [row["caption"] for row in json.loads(again.out)["rows"]] == [row["caption"] for row in report["rows"]]
