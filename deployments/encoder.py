@@ -29,6 +29,11 @@ class Encoder:
     async def embed_input(self, modality: str, media) -> torch.Tensor:
         return await asyncio.to_thread(self.encoders[modality].embed_input, media)
 
+    async def content_words(self, modality: str, media) -> list[str]:
+        from cgcap.encoders.input_scoring import content_words
+
+        return await asyncio.to_thread(content_words, self.encoders[modality], media)
+
     # Limits come from settings.serve in __init__; these are only the starting values.
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
     async def embed_texts(self, modalities: list[str], text_lists: list[list[str]]) -> list[Batched]:

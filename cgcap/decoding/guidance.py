@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from cgcap.config import DecodingSettings
+from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.losses import expected_classifier_loss, fluency_loss, target_loss
 from cgcap.decoding.score_cache import CachedScorer
 
@@ -22,8 +23,10 @@ class Guidance:
         pieces: list[str],
         modality: CachedScorer | None,
         classifier: CachedScorer | None,
+        content: ContentCandidates | None = None,
     ):
         self.settings = settings
+        self.content = content if content and modality is not None and settings.lambda_modality > 0 else None
         self.pieces = pieces
         self.additive = settings.classifier_form == "additive"
         self.modality = modality if modality is not None and settings.lambda_modality > 0 else None
@@ -47,7 +50,10 @@ class Guidance:
         s = self.settings
         rows = active.nonzero().flatten().to(log_p.device)
         log_p, log_q = log_p.index_select(0, rows), log_q.index_select(0, rows)
-        top = log_p.detach().topk(s.top_k, dim=-1).indices  # T: [beams, k]
+        if self.content is not None:  # T with the input's own words in it (content_candidates.py)
+            top = self.content.top_with_content(log_p, s.top_k, [prefixes[row] for row in rows.tolist()])
+        else:
+            top = log_p.detach().topk(s.top_k, dim=-1).indices  # T: [beams, k]
         # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j.
         texts = [prefixes[row] + self.pieces[token] for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
         shape = top.shape

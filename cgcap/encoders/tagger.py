@@ -18,6 +18,7 @@ How the probabilities are used (measured on real sounds and photos, see the READ
 from __future__ import annotations
 
 import functools
+import re
 from typing import Callable, Protocol
 
 import numpy as np
@@ -26,6 +27,10 @@ import torch
 from cgcap.data.media import DecodedMedia, MediaError
 from cgcap.encoders.base import normalised
 from cgcap.encoders.sentence import SentenceEmbedder
+
+
+# Words of class names that name nothing ("Inside, small room", "Sound effect", "Music of Asia").
+FUNCTION_WORDS = frozenset({"the", "and", "for", "with", "inside", "outside", "small", "large", "effect", "sound"})
 
 
 class Tagger(Protocol):
@@ -58,6 +63,7 @@ class TaggerEncoder:
         self.top_n = top_n
         self.sharpen = sharpen
         self.centre = centre
+        self._last: tuple[DecodedMedia, np.ndarray] | None = None
 
     @functools.cached_property
     def class_embeddings(self) -> torch.Tensor:
@@ -72,6 +78,14 @@ class TaggerEncoder:
         return self.embedder.embed_texts(texts)
 
     def class_probabilities(self, media: DecodedMedia) -> np.ndarray:
+        # embed_input and content_words of one input run the tagger once (the last input is kept).
+        if self._last is not None and self._last[0] is media:
+            return self._last[1]
+        probabilities = self._class_probabilities(media)
+        self._last = (media, probabilities)
+        return probabilities
+
+    def _class_probabilities(self, media: DecodedMedia) -> np.ndarray:
         if self.modality == "audio":
             if media.audio is None or media.sample_rate is None:
                 raise MediaError(f"{media.name} has no sound track for the audio encoder")
@@ -96,6 +110,16 @@ class TaggerEncoder:
 
     def embed_input(self, media: DecodedMedia) -> torch.Tensor:
         return self.direction(self.class_probabilities(media))
+
+    def content_words(self, media: DecodedMedia) -> list[str]:
+        """The words of the names of the input's ``top_n`` classes, most probable first ("Telephone bell
+        ringing" -> telephone, bell, ringing), for the decoder's candidates (decoding.content_candidates)."""
+        probabilities = self.class_probabilities(media)
+        words: list[str] = []
+        for index in np.argsort(-probabilities)[: self.top_n]:
+            words += [w for w in re.findall(r"[a-z]+", self.tagger.class_names[index].lower())
+                      if len(w) > 2 and w not in FUNCTION_WORDS]
+        return list(dict.fromkeys(words))
 
     def top_classes(self, media: DecodedMedia, count: int = 5) -> list[tuple[str, float]]:
         """The tagger's most probable classes, for reports and tests."""
