@@ -98,7 +98,7 @@ class Captioner:
         embedded = time.perf_counter()
         name = filename or (Path(source).name if isinstance(source, (str, Path)) else None)
         result = self._decode(settings, modality_scorer, on_token)
-        result.input, result.modality = name, media.modality
+        result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
         result.timings = {"decode_media": decoded - started, "embed_input": embedded - decoded, **result.timings,
                           "total": time.perf_counter() - started}
         specs = {m: self.encoders.specs[m] if isinstance(self.encoders, LazyEncoders)

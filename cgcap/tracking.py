@@ -7,7 +7,10 @@ at any tracking server instead.
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -24,6 +27,35 @@ def configure(configured_uri: str | None = None, experiment: str = "cgcap") -> s
 
     uri = tracking_uri(configured_uri)
     mlflow.set_tracking_uri(uri)
+    with _store_setup_lock(uri):
+        return _ensure_experiment(uri, experiment)
+
+
+@contextmanager
+def _store_setup_lock(uri: str) -> Iterator[None]:
+    """Serialise the first contact with a sqlite store across processes.
+
+    MLflow creates and migrates a new sqlite store on first contact; two processes doing
+    that at once (a training run and an evaluation started together) race, and one fails
+    with "duplicate column name". Once set up, sqlite's own locking serialises their writes.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri.removeprefix("sqlite:///")).expanduser()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".setup-lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _ensure_experiment(uri: str, experiment: str) -> str:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         mlflow.set_experiment(experiment)
@@ -33,6 +65,12 @@ def configure(configured_uri: str | None = None, experiment: str = "cgcap") -> s
         # Keep artifacts next to the database rather than in the current folder of whoever runs first.
         database = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
         artifact_location = (database.parent / "mlartifacts").as_uri()
-    experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    try:
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        # Another client (of a tracking server) created it between the lookup and here.
+        experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
     mlflow.set_experiment(experiment)
     return experiment_id

@@ -44,7 +44,7 @@ def test_captioning_a_file_equals_the_decoder_with_that_inputs_modality_scorer(c
     assert [beam.tokens for beam in result.beams] == [beam.tokens for beam in direct.beams]
     assert result.beams[0].modality_score == pytest.approx(float(scorer.score([result.caption])[0]))
 
-    assert (result.input, result.modality) == ("tone.wav", "audio")
+    assert (result.input, result.modality, result.warnings) == ("tone.wav", "audio", [])
     assert result.model_ids == {"language_model": "tiny:gpt2", "classifier": "tiny:bert-classifier",
                                 "audio_encoder": "tiny:clap"}
     assert {"decode_media", "embed_input", "decode", "scoring", "total"} <= set(result.timings)
@@ -99,6 +99,21 @@ def test_caption_command_prints_one_json_object_per_input(media_files, capsys):
         assert found["settings"]["decoding"]["max_tokens"] == 3 and found["settings"]["profile"] == "tiny"
 
 
+def test_a_damaged_file_captioned_anyway_carries_its_warnings_in_json_and_on_stderr(media_files, tmp_path, capsys):
+    (tmp_path / "short.wav").write_bytes((media_files / "tone.wav").read_bytes()[:-6])
+    argv = ["caption", str(tmp_path / "short.wav"), "--profile", "tiny", "--set", "decoding.max_tokens=2"]
+
+    assert main([*argv, "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found["warnings"]) == 1
+    assert found["warnings"][0].startswith("truncated: its header declares 64,044 bytes, 64,038 arrived")
+
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("short.wav: ")
+    assert captured.err.strip() == f"cgcap: {tmp_path / 'short.wav'}: warning: {found['warnings'][0]}"
+
+
 def test_caption_command_text_only(capsys):
     code = main(["caption", "--text-only", "--prompt", "Audio of a", "--profile", "tiny"])
     out = capsys.readouterr().out.strip()
@@ -115,6 +130,14 @@ def test_caption_command_refuses_bad_use_in_one_line(argv, message, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1
+
+
+def test_caption_command_names_missing_files_before_loading_any_model(media_files, capsys):
+    # The language model spec does not exist: loading it first would fail with that error instead.
+    code = main(["caption", str(media_files / "tone.wav"), "missing.flac", "--profile", "tiny",
+                 "--set", "models.language_model=tiny:nonexistent"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "cgcap: error: no such file: missing.flac"
 
 
 def test_caption_command_reports_unreadable_files_and_captions_the_rest(media_files, capsys):

@@ -163,3 +163,35 @@ def test_wrong_layout_names_the_file_it_looked_for(tmp_path):
         read_dataset("audiocaps", tmp_path)
     with pytest.raises(DatasetError, match="unknown dataset"):
         read_dataset("librispeech", tmp_path, "test")
+
+
+# Paths that leave the data root ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("escape", ["parent", "absolute", "symlink"])
+def test_dataset_entries_that_leave_the_data_root_are_refused(tmp_path, escape):
+    secret = write_tone(tmp_path / "elsewhere" / "secret.wav")
+    root = make_clotho(tmp_path / "clotho", files=1)
+    names = {"parent": "../../elsewhere/secret.wav", "absolute": str(secret), "symlink": "linked.wav"}
+    if escape == "symlink":
+        (root / "evaluation" / "linked.wav").symlink_to(secret)
+    write_csv(root / "clotho_captions_evaluation.csv", ["file_name", "caption_1"],
+              [["clip 00.wav", "a tone"], [names[escape], "a secret"]])
+
+    with pytest.raises(DatasetError) as refused:
+        read_dataset("clotho", root, "evaluation")
+
+    message = str(refused.value)
+    assert "1 item(s) of clotho/evaluation lie outside the data root" in message
+    assert str(secret) in message and "clip 00.wav" not in message
+
+
+def test_a_symlink_that_stays_inside_the_data_root_is_read(tmp_path):
+    root = make_clotho(tmp_path / "clotho", files=1)
+    (root / "evaluation" / "again.wav").symlink_to(root / "evaluation" / "clip 00.wav")
+    write_csv(root / "clotho_captions_evaluation.csv", ["file_name", "caption_1"],
+              [["clip 00.wav", "a tone"], ["again.wav", "the same tone"]])
+
+    manifest = read_dataset("clotho", root, "evaluation")
+
+    assert [item.id for item in manifest.items] == ["clip 00.wav", "again.wav"]

@@ -153,3 +153,52 @@ def test_a_run_marker_resumes_only_a_live_run_of_the_same_experiment(tmp_path, t
     assert resumable_run_id(marker, tracking.configure(tracking_uri, "another")) is None
     mlflow.delete_run(run.info.run_id)
     assert resumable_run_id(marker, experiment_id) is None  # resuming a deleted run would crash after captioning
+
+
+def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order(tmp_path, tracking_uri, capsys):
+    from test_datasets import write_tone
+
+    for name in ("a.wav", "b.wav"):
+        write_tone(tmp_path / "clips" / name)
+    output = tmp_path / "out"
+    PredictionStore(output).write_batch([Prediction(id="b.wav", caption="bell rings", prompt="Audio of a"),
+                                         Prediction(id="a.wav", caption="dog barks", prompt="Audio of a")])
+
+    # Everything is done: no Ray, no captioning, and no references to score against.
+    assert evaluate(["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--output", str(output),
+                     "--profile", "tiny"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [f"resumed 2 caption(s) already in {output}:",
+                         "a.wav\tAudio of a dog barks", "b.wav\tAudio of a bell rings"]
+
+
+def test_ray_data_progress_is_a_bar_in_a_terminal_and_off_elsewhere():
+    import logging
+
+    import ray.data
+
+    from cgcap.evaluation.progress import RAY_DATA_PROGRESS_LOGGER, configure_ray_data_progress
+
+    context = ray.data.DataContext.get_current()
+    try:
+        configure_ray_data_progress(interactive=False)
+        assert context.enable_progress_bars is False
+        assert logging.getLogger(RAY_DATA_PROGRESS_LOGGER).level == logging.ERROR
+        configure_ray_data_progress(interactive=True)
+        assert context.enable_progress_bars is True
+    finally:
+        context.enable_progress_bars = True
+        logging.getLogger(RAY_DATA_PROGRESS_LOGGER).setLevel(logging.NOTSET)
+
+
+def test_batch_progress_says_how_far_and_estimates_the_rest():
+    from cgcap.evaluation.progress import BatchProgress
+
+    now = [100.0]
+    progress = BatchProgress(40, clock=lambda: now[0])
+    now[0] += 30
+    assert progress.line(10) == "captioned 10/40 (25%), 30 s so far, about 1.5 min left"
+    now[0] += 150
+    assert progress.line(30) == "captioned 30/40 (75%), 3.0 min so far, about 60 s left"
+    assert progress.line(40) == "captioned 40/40 (100%), 3.0 min so far"

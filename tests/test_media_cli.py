@@ -31,7 +31,7 @@ def test_probe_reports_each_files_modality_and_refusal_with_its_status(tmp_path,
 
     rows = json.loads(capsys.readouterr().out)
     assert rows[0] == {"file": str(tmp_path / "tone.ogg"), "accepted": True, "modality": "audio", "format": "ogg",
-                       "duration_seconds": 3.0, "sample_rate": 16_000, "samples": 48_000}
+                       "duration_seconds": 3.0, "sample_rate": 16_000, "samples": 48_000, "warnings": []}
     assert rows[1]["accepted"] is False and rows[1]["status_code"] == 422 and "silent" in rows[1]["error"]
 
 
@@ -41,7 +41,9 @@ def test_probe_applies_the_limits_from_settings(tmp_path, capsys):
     with pytest.raises(CommandError):
         probe(["probe", "--set", "limits.max_audio_seconds=2", str(tmp_path / "tone.ogg")])
 
-    assert "refused: status_code 422, error 'tone.ogg' is 3.0 s of audio; the limit is 2 s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'tone.ogg'}: refused: 'tone.ogg' is 3.0 s of audio; the limit is 2 s" in out
+    assert "status" not in out and "422" not in out  # HTTP wording is for the service
 
 
 def test_probe_accepts_the_bundled_samples(capsys):
@@ -52,4 +54,17 @@ def test_probe_accepts_the_bundled_samples(capsys):
     assert probe(["probe", str(samples / "bell.flac"), str(samples / "chelsea.jpg"), str(samples / "cat_bell.mp4")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(": ")[1] for line in lines] == ["accepted"] * 3
-    assert "modality video, format mp4" in lines[2] and "frames 8" in lines[2]
+    assert lines[1].endswith("chelsea.jpg: accepted: image, jpeg, 451x300")  # no duration for a still image
+    assert "video, mp4" in lines[2] and "8 frames" in lines[2]
+    assert "None" not in "\n".join(lines)
+
+
+def test_probe_prints_what_was_wrong_with_a_file_it_still_accepts(tmp_path, capsys):
+    wav = audio_bytes(tone(440, 1.0, 16_000), 16_000, "wav")
+    (tmp_path / "short.wav").write_bytes(wav[:-10])  # a data chunk 10 bytes short of its header
+
+    assert probe(["probe", str(tmp_path / "short.wav")]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("short.wav: accepted: audio, wav, 1 s, 16,000 Hz")
+    assert lines[1].startswith("  warning: truncated: its header declares 32,044 bytes, 32,034 arrived")

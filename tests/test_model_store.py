@@ -29,7 +29,8 @@ def test_missing_hub_model_fails_at_once_naming_the_spec_and_the_fix(no_network)
     with pytest.raises(ModelNotFoundError) as missing:
         models.load("gpt2-medium")
     message = str(missing.value)
-    assert "'gpt2-medium'" in message and "HF_HUB_OFFLINE" in message and "hf download gpt2-medium" in message
+    assert "'gpt2-medium'" in message and "hf download gpt2-medium" in message
+    assert "set HF_HUB_OFFLINE=0" in message  # the CLI sets it to 1, so "unset" would do nothing
 
 
 def test_missing_local_folder_and_folder_without_config_are_named(tmp_path):
@@ -85,10 +86,19 @@ def test_smollm2_is_the_real_model_converted_to_safetensors():
     assert "Paris" in loaded.tokenizer.decode(greedy[0, prompt.input_ids.shape[1]:])
 
 
-def test_minilm_classifier_base_has_two_labels_and_real_vocabulary():
+def test_minilm_classifier_base_has_two_labels_and_real_vocabulary(capfd):
+    from transformers import AutoModel
+
+    from cgcap.models.packaged import minilm_folder
+
     loaded = models.load("minilm-l6")
     assert loaded.kind == "sequence-classifier" and loaded.model.config.num_labels == 2
     assert loaded.tokenizer.tokenize("a dog barks") == ["a", "dog", "bark", "##s"]  # real WordPiece vocabulary
+    # The encoder carries the package's weights, ready for inference; its new head is no news worth a report.
+    encoder = AutoModel.from_pretrained(minilm_folder())
+    assert torch.equal(loaded.model.base_model.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight)
+    assert not loaded.model.training
+    assert "LOAD REPORT" not in capfd.readouterr().err
 
 
 def _cli(*args):

@@ -75,8 +75,10 @@ def test_rayservice_serves_the_multi_gpu_application_with_gpu_workers():
     assert (manifest["apiVersion"], manifest["kind"]) == ("ray.io/v1", "RayService")
     embedded = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
     reference = serve_config("deployments/serve_multi_gpu.yaml")
-    # The manifest promises the same application as the multi-GPU config file.
-    assert [a.model_dump() for a in embedded.applications] == [a.model_dump() for a in reference.applications]
+    # The manifest promises the same application as the multi-GPU config file. Only the keys the files set:
+    # Ray's schema fills the rest with a DEFAULT sentinel that pydantic cannot serialise (a warning per field).
+    assert ([a.model_dump(exclude_unset=True) for a in embedded.applications]
+            == [a.model_dump(exclude_unset=True) for a in reference.applications])
     import_target(embedded.applications[0].import_path)
 
     cluster = manifest["spec"]["rayClusterConfig"]

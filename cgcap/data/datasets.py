@@ -224,4 +224,16 @@ def read_dataset(name: str, root: str | Path, split: str | None = None) -> Datas
     manifest = READERS[name](folder, split)
     if not manifest.items:
         raise DatasetError(f"{name} split {split!r} under {folder} has no items")
+    _refuse_paths_outside(manifest, folder)
     return manifest
+
+
+def _refuse_paths_outside(manifest: DatasetManifest, folder: Path) -> None:
+    """A dataset reads only under its data root: ``../../x`` or an absolute path in a CSV, or a
+    symlink pointing out, would let a shared dataset file make the job read any file the worker can."""
+    root = folder.resolve()
+    outside = [item for item in manifest.items if not Path(item.media_path).resolve().is_relative_to(root)]
+    if outside:
+        shown = "; ".join(f"{item.id!r} -> {Path(item.media_path).resolve()}" for item in outside[:3])
+        raise DatasetError(f"{len(outside)} item(s) of {manifest.dataset}/{manifest.split} lie outside the data root "
+                           f"{root} ({shown}); a dataset may only name files under --data-root")

@@ -50,6 +50,28 @@ class MediaTooLong(MediaError):
     status_code = 422
 
 
+# A file may lack at most this fraction of what its header declares (bytes, samples or
+# seconds) and still be captioned, with a warning: uploads and recorders often lose the
+# last few bytes, and the rest is still worth a caption. More missing than this is
+# refused as truncated. One rule for every format.
+MAX_MISSING_FRACTION = 0.1
+# Decoders pad or round a stream's end by a frame or two; a shortfall this small is no loss.
+NEGLIGIBLE_FRACTION = 0.005
+
+
+def check_complete(received: float, declared: float, name: str, what: str,
+                   tolerance: float = NEGLIGIBLE_FRACTION) -> str | None:
+    """None when ``received`` covers ``declared``; a warning when at most ``MAX_MISSING_FRACTION``
+    is missing; otherwise ``CorruptMedia``. ``what`` reads e.g. "decoded 1.2 s of the 3.0 s its header declares"."""
+    if declared <= 0 or received >= declared * (1 - tolerance):
+        return None
+    missing = 1 - received / declared
+    if missing > MAX_MISSING_FRACTION:
+        raise CorruptMedia(f"{name} is truncated: {what} ({missing:.0%} missing; at most "
+                           f"{MAX_MISSING_FRACTION:.0%} may be)")
+    return f"truncated: {what} ({missing:.2%} missing); captioned what arrived"
+
+
 @dataclass
 class DecodedMedia:
     """One decoded input. Audio is mono float32 in [-1, 1]; images and frames are RGB."""
@@ -62,6 +84,9 @@ class DecodedMedia:
     frames: list[Image] = field(default_factory=list)
     duration_seconds: float | None = None
     filename: str | None = None
+    # What was wrong with an input that was still decoded (a short data chunk, a tag
+    # libsndfile refused): reported with the caption, never silently dropped.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -69,7 +94,7 @@ class DecodedMedia:
 
 
 # The formats accepted; every other type is refused with 415 and this list.
-SUPPORTED = "audio: wav, flac, ogg, mp3, m4a/aac; image: jpeg, png, webp; video: mp4, mov, webm, mkv, avi"
+SUPPORTED = "audio: wav, flac, ogg/opus, mp3, m4a/aac; image: jpeg, png, webp; video: mp4, mov, webm, mkv, avi"
 
 
 def detect_format(head: bytes) -> tuple[str, str] | None:
@@ -80,8 +105,10 @@ def detect_format(head: bytes) -> tuple[str, str] | None:
     if head[:4] == b"fLaC":
         return "sound", "flac"
     if head[:4] == b"OggS":
-        # Ogg also carries Theora video; its identification header sits in the first page.
-        return ("container", "ogv") if b"\x80theora" in head else ("sound", "ogg")
+        # Ogg also carries Theora video or Opus; the identification header sits in the first page.
+        if b"\x80theora" in head:
+            return "container", "ogv"
+        return "sound", "opus" if b"OpusHead" in head[:64] else "ogg"
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
         return "sound", "mp3"  # MPEG audio frame sync with a layer set (layer 00 is AAC ADTS)
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:

@@ -23,7 +23,26 @@ def describe(path: str, settings) -> dict:
         row.update(width=media.image.width, height=media.image.height)
     if media.frames:
         row.update(frames=len(media.frames), width=media.frames[0].width, height=media.frames[0].height)
+    row["warnings"] = list(media.warnings)
     return row
+
+
+def summary(row: dict) -> str:
+    """One line for a person: what the file is, or why it is refused (status codes are for the service)."""
+    if not row["accepted"]:
+        return f"{row['file']}: refused: {row['error']}"
+    parts = [row["modality"], row["format"]]
+    if row.get("duration_seconds") is not None:
+        parts.append(f"{row['duration_seconds']:g} s")
+    if "sample_rate" in row:
+        parts.append(f"{row['sample_rate']:,} Hz")
+    if "frames" in row:
+        parts.append(f"{row['frames']} frames")
+    if "width" in row:
+        parts.append(f"{row['width']}x{row['height']}")
+    lines = [f"{row['file']}: accepted: {', '.join(parts)}"]
+    lines += [f"  warning: {warning}" for warning in row.get("warnings", [])]
+    return "\n".join(lines)
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -33,8 +52,7 @@ def _probe(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            details = ", ".join(f"{key} {value}" for key, value in row.items() if key not in {"file", "accepted"})
-            print(f"{row['file']}: {'accepted' if row['accepted'] else 'refused'}: {details}")
+            print(summary(row))
     if not all(row["accepted"] for row in rows):
         raise CommandError(f"{sum(not row['accepted'] for row in rows)} of {len(rows)} files refused")
     return 0

@@ -22,6 +22,13 @@ def to_rgb(image):
     """RGB with transparency flattened onto white (what a viewer shows), grey expanded."""
     from PIL import Image
 
+    if image.mode.startswith("I"):
+        # 16-bit greyscale PNG ("I;16", or "I" holding 0..65535): PIL's convert clips every value
+        # above 255 to white, so scale to 8 bits first.
+        import numpy as np
+
+        wide = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8), mode="L")
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -1,6 +1,7 @@
 """Containers (mp4, mov, webm, mkv, avi, m4a, ogv) through PyAV: sampled frames and the sound track.
 
-A container with no picture stream is audio (an m4a, an audio-only webm).
+A container with no picture stream is audio (an m4a, an audio-only webm); cover art
+(an attached picture in an m4a or an MP3's ID3 tag) is not a picture stream.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import io
 import numpy as np
 
 from cgcap.config import LimitSettings
-from cgcap.data.media import CorruptMedia, DecodedMedia, SilentAudio
-from cgcap.data.media_audio import TRUNCATED_FRACTION, check_audio, check_duration
+from cgcap.data.media import CorruptMedia, DecodedMedia, SilentAudio, check_complete
+from cgcap.data.media_audio import check_audio, check_duration
 from cgcap.data.media_image import check_pixels
 
 
@@ -70,7 +71,10 @@ def decode_container(
     filename: str | None,
     sample_rate: int | None,
     video_frames: int,
+    length_is_estimate: bool = False,
 ) -> DecodedMedia:
+    """``length_is_estimate``: the container's duration is a guess (an MP3 without a length
+    header), so a shorter decode is not a sign of truncation."""
     import av
 
     name = repr(filename) if filename else f"the {fmt} upload"
@@ -79,7 +83,8 @@ def decode_container(
     except (av.FFmpegError, ValueError, EOFError) as error:
         raise CorruptMedia(f"{name} is not a readable {fmt} file: {_why(error)}") from None
     with container:
-        video = container.streams.video[0] if container.streams.video else None
+        pictures = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        video = pictures[0] if pictures else None
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise CorruptMedia(f"{name} holds neither a picture nor a sound stream")
@@ -110,18 +115,28 @@ def decode_container(
                     chunks.append(mono.to_ndarray().reshape(-1))
                     rate = mono.sample_rate
         except av.FFmpegError as error:
-            raise CorruptMedia(f"{name} is corrupt or truncated: {_why(error)}") from None
+            # A stream cut short decodes up to the cut and then fails: keep what arrived and let the
+            # completeness rule judge it against the declared length, when there is one to trust.
+            decoded_something = chunks or (sampler is not None and sampler.kept)
+            if duration is None or length_is_estimate or not decoded_something:
+                raise CorruptMedia(f"{name} is corrupt or truncated: {_why(error)}") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else None
+    warnings: list[str] = []
     if not is_video:
         if samples is None:
             raise CorruptMedia(f"{name} holds no decodable audio")
         seconds = check_audio(samples, rate, limits, name)
+        if duration is not None and not length_is_estimate:
+            warning = check_complete(seconds, duration, name,
+                                     f"decoded {seconds:.2f} s of the {duration:.2f} s its header declares")
+            warnings += [warning] if warning else []
         return DecodedMedia("audio", _audio_format(fmt), audio=samples, sample_rate=rate,
-                            duration_seconds=seconds, filename=filename)
+                            duration_seconds=seconds, filename=filename, warnings=warnings)
     frames = sampler.frames()
     if not frames:
         raise CorruptMedia(f"{name} holds no decodable video frames")
-    _refuse_if_cut_off(sampler.last, video, duration, name)
+    warning = _check_cut_off(sampler.last, video, duration, name)
+    warnings += [warning] if warning else []
     if samples is not None:
         try:
             check_audio(samples, rate, limits.model_copy(update={"max_audio_seconds": limits.max_video_seconds}), name)
@@ -129,17 +144,16 @@ def decode_container(
             samples, rate = None, None  # a silent or broken sound track gives no guidance: frames only
     seconds = duration if duration is not None else (sampler.last.time if sampler.last and sampler.last.time else None)
     return DecodedMedia("video", fmt, audio=samples, sample_rate=rate, frames=frames,
-                        duration_seconds=seconds, filename=filename)
+                        duration_seconds=seconds, filename=filename, warnings=warnings)
 
 
-def _refuse_if_cut_off(last, stream, duration: float | None, name: str) -> None:
+def _check_cut_off(last, stream, duration: float | None, name: str) -> str | None:
     """A truncated stream still decodes up to the cut; its pictures then end early."""
     if duration is None or last is None or last.time is None:
-        return
+        return None
     frame_seconds = float(1 / stream.average_rate) if stream.average_rate else 0.0
     decoded = last.time + frame_seconds
-    if decoded < TRUNCATED_FRACTION * duration:
-        raise CorruptMedia(f"{name} is truncated: decoded {decoded:.2f} s of the {duration:.2f} s its header declares")
+    return check_complete(decoded, duration, name, f"decoded {decoded:.2f} s of the {duration:.2f} s its header declares")
 
 
 def _why(error: Exception) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -18,7 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("files", nargs="*", metavar="FILE", help="audio, image or video files")
     parser.add_argument("--text-only", action="store_true",
                         help="no input: classifier-guided generation from the prompt (modality term off)")
-    parser.add_argument("--prompt", default=None, help="text the caption continues (sets decoding.prompt)")
+    parser.add_argument("--prompt", default=None,
+                        help="text an audio or --text-only caption continues (sets decoding.prompt only; images and "
+                             "video frames continue decoding.image_prompt, set it with --set)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per input")
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)
@@ -33,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--text-only captions no files; give either FILE... or --text-only")
     if not args.text_only and not args.files:
         raise CommandError("give one or more media files to caption, or --text-only")
+    missing = [path for path in args.files if not Path(path).is_file()]
+    if missing:  # before loading any model: that takes seconds, a typo should not
+        raise CommandError(f"no such file: {', '.join(missing)}")
     if args.prompt is not None:
         args.overrides = [*args.overrides, f"decoding.prompt={args.prompt}"]
     settings = settings_from_args(args)
@@ -49,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"cgcap: {path}: {error}", file=sys.stderr)
             failed.append(path)
             continue
+        if not args.json:  # --json carries them in the object
+            for warning in result.warnings:
+                print(f"cgcap: {path}: warning: {warning}", file=sys.stderr)
         _print(result, args.json)
     if failed:
         raise CommandError(f"{len(failed)} of {len(args.files)} inputs could not be captioned: {', '.join(failed)}")

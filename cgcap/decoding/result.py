@@ -28,3 +28,6 @@ class CaptionResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     model_ids: dict[str, str | None] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
+    # What was wrong with the input that was captioned anyway (a short data chunk, a tag
+    # libsndfile refused); empty for a clean file.
+    warnings: list[str] = Field(default_factory=list)

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
                         help="one child run per value, e.g. decoding.lambda_cls=0,0.3,0.6,0.9")
     parser.add_argument("--quiet", action="store_true", help="do not print each caption")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join, host:port (default: RAY_ADDRESS, else a new local Ray)")
     add_settings_arguments(parser)
     return parser
 
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from cgcap.evaluation.run import EvaluationError, EvaluationRequest, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
     from cgcap.models import ModelNotFoundError
+    from cgcap.ray_connection import ClusterUnreachable
 
     try:
         settings = settings_from_args(args)
@@ -61,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         request = EvaluationRequest(
             dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
             limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
+            ray_address=args.address,
         )
         if args.sweep:
             parent_id, outcomes = run_sweep(request, settings, args.sweep)
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
             return 0
         outcome = run_evaluation(request, settings)
-    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError) as error:
+    except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
+            ClusterUnreachable) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")

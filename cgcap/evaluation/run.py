@@ -12,12 +12,16 @@ import json
 import logging
 import os
 import statistics
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from cgcap.config import Settings, SettingsError
 from cgcap.data.datasets import DatasetManifest, read_dataset
+from cgcap.evaluation.lock import OutputFolderBusy, OutputFolderLock
 from cgcap.evaluation.predictions import Prediction, PredictionStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ class EvaluationRequest(BaseModel):
     run_name: str | None = None
     parent_run_id: str | None = None  # set by sweeps: this run is a child
     echo: bool = True  # print each caption as it lands
+    ray_address: str | None = None  # a Ray cluster to join (else RAY_ADDRESS, else a local Ray)
 
 
 class EvaluationOutcome(BaseModel):
@@ -91,52 +96,92 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-def caption_with_ray(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True) -> int:
+def caption_with_ray(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True,
+                     ray_address: str | None = None) -> int:
     """Caption ``items`` (id, media_path) over an actor pool; write each batch as it arrives."""
     import ray
 
     from cgcap.evaluation.actor import CaptioningActor
+    from cgcap.evaluation.progress import BatchProgress, configure_ray_data_progress
+    from cgcap.ray_connection import init_ray
 
-    if not ray.is_initialized():
-        # Inside `ray job submit` (RAY_ADDRESS set) this joins the cluster; alone it starts a local Ray,
-        # without the dashboard: progress is logged by Ray Data and by this loop.
-        ray.init() if os.environ.get("RAY_ADDRESS") else ray.init(include_dashboard=False)
+    # Inside `ray job submit` (RAY_ADDRESS set) or with --address this joins the cluster; alone it starts
+    # its own local Ray, without the dashboard: progress is shown by Ray Data and by this loop.
+    init_ray(ray_address, local={"include_dashboard": False})
+    configure_ray_data_progress()
+    progress = BatchProgress(len(items))
     pool = settings.evaluation
     dataset = ray.data.from_items(items)
-    captions = dataset.map_batches(
-        CaptioningActor,
-        fn_constructor_kwargs={"settings_data": settings.model_dump(mode="json")},
-        batch_size=pool.batch_size,
-        batch_format="pandas",
-        compute=ray.data.ActorPoolStrategy(size=pool.actors),
-        num_cpus=pool.cpus_per_actor,
-        num_gpus=pool.gpus_per_actor or None,
-    )
+    with warnings.catch_warnings():
+        # Ray 2.60 (pinned) takes max_restarts only through its deprecated ray_remote_args.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        captions = dataset.map_batches(
+            CaptioningActor,
+            fn_constructor_kwargs={"settings_data": settings.model_dump(mode="json")},
+            batch_size=pool.batch_size,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=pool.actors),
+            num_cpus=pool.cpus_per_actor,
+            num_gpus=pool.gpus_per_actor or None,
+            # No actor restarts. Ray Data's default (restart forever, retry forever) loops on an item
+            # that kills its actor, and makes Ray log a scary "constructor arguments in the object store
+            # and max_restarts > 0" error for every actor (ray-project/ray#57733). A failed job loses
+            # nothing: finished batches are on disk and a rerun captions only the rest.
+            max_restarts=0,
+        )
     written = 0
     for batch in captions.iter_batches(batch_size=None, batch_format="pandas"):
         batch = batch.astype(object).where(batch.notna(), None)  # pandas NaN back to None
         rows = [Prediction.model_validate(record) for record in batch.to_dict("records")]
         store.write_batch(rows)
         written += len(rows)
-        log.info("captioned %d/%d", written, len(items))
+        log.info(progress.line(written))
         if echo:
-            for row in rows:
-                text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
-                took = f"\t({row.seconds:.1f} s)" if row.seconds is not None else ""
-                print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}{took}", flush=True)
+            print_captions(rows)
     return written
 
 
-def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
-    from cgcap.evaluation.recording import record_run
-    from cgcap.evaluation.scoring import score_predictions
+def print_captions(rows: list[Prediction]) -> None:
+    """One line per item, ``id<TAB>caption`` (or the error), as the job's user reads them."""
+    for row in rows:
+        text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
+        took = f"\t({row.seconds:.1f} s)" if row.seconds is not None else ""
+        print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}{took}", flush=True)
 
+
+def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
     check_judge(settings)
     manifest = read_dataset(request.dataset, request.data_root, request.split).select(request.ids, request.limit)
     output = Path(request.output)
+    with locked_output(output):
+        return _evaluate(request, settings, manifest, output)
+
+
+@contextmanager
+def locked_output(output: Path) -> Iterator[None]:
+    """Hold the output folder's lock for the block; another live evaluation there is a clear refusal."""
+    try:
+        with OutputFolderLock(output):
+            yield
+    except OutputFolderBusy as busy:
+        raise EvaluationError(str(busy)) from None
+
+
+def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetManifest,
+              output: Path) -> EvaluationOutcome:
+    from cgcap.evaluation.recording import record_run
+    from cgcap.evaluation.scoring import score_predictions
+
     _check_output(output, settings, manifest)
     store = PredictionStore(output)
     done = store.done_ids()
+    if request.echo:
+        # A resumed run shows the captions it already has, so its output is the whole dataset's.
+        order = {item.id: index for index, item in enumerate(manifest.items)}
+        resumed = sorted((row for row in store.read() if row.id in done and row.id in order), key=lambda r: order[r.id])
+        if resumed:
+            print(f"resumed {len(resumed)} caption(s) already in {output}:", flush=True)
+            print_captions(resumed)
     missing = [item for item in manifest.items if item.missing and item.id not in done]
     if missing:
         for item in missing:
@@ -147,7 +192,7 @@ def run_evaluation(request: EvaluationRequest, settings: Settings) -> Evaluation
     log.info("%s/%s: %d items, %d already done, %d missing, %d to caption", manifest.dataset, manifest.split,
              len(manifest.items), len(done & {i.id for i in manifest.items}), len(missing), len(pending))
     if pending:
-        caption_with_ray(pending, settings, store, echo=request.echo)
+        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
 
     wanted = {item.id for item in manifest.items}
     predictions = {row.id: row for row in store.read() if row.id in wanted}

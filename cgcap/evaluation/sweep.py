@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from cgcap.config import Settings, SettingsError, _merge, build_settings, parse_override
-from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, run_evaluation
+from cgcap.evaluation.run import EvaluationOutcome, EvaluationRequest, locked_output, run_evaluation
 
 PARENT_MARKER = "mlflow_parent_run.json"
 
@@ -40,6 +40,12 @@ def _plot_value(value: str) -> float | str:
 
 
 def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
+    # The parent folder is locked too: two sweeps into it would share its run marker.
+    with locked_output(Path(request.output)):
+        return _run_sweep(request, settings, sweep)
+
+
+def _run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
     import mlflow
 
     from cgcap import tracking

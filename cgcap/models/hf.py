@@ -9,7 +9,7 @@ from cgcap.models.store import Kind, LoadedModel, ModelNotFoundError
 
 _HOW_TO_GET = (
     "download it on a machine with hub access (`hf download {spec} --local-dir DIR`) and pass DIR "
-    "as the spec, or unset HF_HUB_OFFLINE where the hub is reachable"
+    "as the spec, or set HF_HUB_OFFLINE=0 where the hub is reachable (cgcap sets it to 1 by default)"
 )
 
 

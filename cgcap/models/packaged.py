@@ -96,10 +96,15 @@ def minilm_folder() -> Path:
 
 
 def _load_minilm(spec: str, seed: int) -> LoadedModel:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     folder = minilm_folder()
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    # A base to fine-tune: the package holds the encoder, and the classification head is new by
+    # design. Building the classifier from its config and loading the encoder's weights into it
+    # says so; from_pretrained would print a LOAD REPORT listing the head as MISSING.
+    model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(folder, num_labels=2))
+    model.base_model.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
+    model.eval()  # as from_pretrained leaves it
     return LoadedModel(
         spec, "sequence-classifier", model, tokenizer=AutoTokenizer.from_pretrained(folder), source=str(folder)
     )

@@ -57,7 +57,8 @@ def caption_with_remote_scorers(
         **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
            "timings": timings, "model_ids": {**result.model_ids, **model_ids},
            "modality_score_name": guided_score_name(guided, encoder_specs) if modality_scorer is not None else None,
-           "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides}},
+           "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides},
+           "warnings": list(getattr(media, "warnings", []))},
         request_id=request_id,
         batching=tally.summary(),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -12,26 +14,26 @@ logger = logging.getLogger(__name__)
 
 def start_local(profile: str | None = None, config: str | None = None, overrides: list[str] | None = None,
                 host: str | None = None, port: int | None = None, batching: bool | None = None,
-                num_cpus: float | None = None) -> Any:
-    """Start (or join) a local Ray, start Serve's HTTP proxy on host:port and deploy the app.
+                num_cpus: float | None = None, address: str | None = None) -> Any:
+    """Start a local Ray (or join the cluster ``address`` or RAY_ADDRESS names), start Serve's HTTP
+    proxy on host:port and deploy the app.
 
     Returns the ingress handle. Ray Serve is imported here, never at module level, so the
-    library stays free of it (ARCHITECTURE.md).
+    library stays free of it.
     """
-    import ray
     from ray import serve
 
     from cgcap.config import load_settings
+    from cgcap.ray_connection import init_ray
     from deployments.app import AppArgs, build_app
 
     args = AppArgs(profile=profile or "offline", config=config, overrides=overrides or [], batching=batching)
     serve_settings = load_settings(args.profile, args.config, args.overrides).serve
     host = host or serve_settings.host
     port = port or serve_settings.port
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
-                                           "TOKENIZERS_PARALLELISM": "false"}})
+    init_ray(address, local={"num_cpus": num_cpus, "include_dashboard": False}, log_to_driver=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+                                       "TOKENIZERS_PARALLELISM": "false"}})
     serve.start(http_options={"host": host, "port": port})
     handle = serve.run(build_app(args), name="cgcap", route_prefix="/")
     logger.info("cgcap (%s profile) serving on http://%s:%d (docs at /docs)", args.profile, host, port)
@@ -43,32 +45,65 @@ def _stop(signum, frame) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import signal
     import time
 
-    import ray
-    from ray import serve
+    import ray._private.ray_constants as ray_constants
 
-    start_local(args.profile, args.config, args.overrides, args.host, args.port,
-                batching=False if args.no_batching else None)
+    from cgcap.cli import CommandError
+    from cgcap.ray_connection import ClusterUnreachable
+
+    # Stopping during start-up (models load for a while) must be as clean as stopping later:
+    # SIGTERM raises KeyboardInterrupt until ray.init replaces that with its own handler, which
+    # raises SystemExit. Ray's crash handler would also dump a stack trace for SIGTERM
+    # ("*** SIGTERM received ... clock_nanosleep"); this driver only waits, so it has no crash
+    # to report, and a stop request is not one. (Ray reads the flag when the driver connects.)
     signal.signal(signal.SIGTERM, _stop)
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    started = False
     try:
+        start_local(args.profile, args.config, args.overrides, args.host, args.port,
+                    batching=False if args.no_batching else None, address=args.address)
+        started = True
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        logger.info("shutting down")
+    except ClusterUnreachable as error:
+        raise CommandError(str(error)) from None
+    except (KeyboardInterrupt, SystemExit):
+        logger.info("stopping%s", "" if started else " during start-up")
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        _shutdown()
+    if not started:
+        # Ray's native threads can crash the interpreter's own exit (SIGSEGV) after a shutdown
+        # that interrupted Serve's start; everything is stopped by now, so leave directly.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
+
+
+def _shutdown() -> None:
+    import ray
+
+    try:
+        if ray.is_initialized():
+            from ray import serve
+
+            serve.shutdown()
+            ray.shutdown()
+    except KeyboardInterrupt:  # a second Ctrl-C: leave now, without a traceback
+        os._exit(130)
 
 
 def register(subparsers) -> None:
     from cgcap.cli import add_settings_arguments
 
-    parser = subparsers.add_parser("serve", help="serve captions over HTTP with Ray Serve (local Ray)")
+    parser = subparsers.add_parser("serve", help="serve captions over HTTP with Ray Serve (a local Ray unless "
+                                                 "--address or RAY_ADDRESS names a cluster)")
     add_settings_arguments(parser)
     parser.add_argument("--host", default=None, help="address to bind (default serve.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default serve.port, 8000)")
     parser.add_argument("--no-batching", action="store_true", help="switch off @serve.batch (for comparisons)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join, host:port (default: RAY_ADDRESS, else a new local Ray)")
     parser.set_defaults(handler=_serve)

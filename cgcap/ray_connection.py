@@ -1,0 +1,71 @@
+"""Which Ray a run uses: its own local one, or a cluster that was named; never a stale record.
+
+``ray.init()`` without an address joins the cluster that the last ``ray start`` recorded
+in ``/tmp/ray/ray_current_cluster``. A head that died without ``ray stop`` leaves that
+record behind, and ``ray.init()`` then waits on it for many minutes, printing only
+"Failed to connect to GCS" (issue 12). So a run starts its own local Ray
+(``address="local"``) unless ``RAY_ADDRESS`` or an ``--address`` option names a
+cluster, and a named cluster that does not answer fails within seconds, naming it.
+Inside ``ray job submit`` Ray sets ``RAY_ADDRESS`` for the job, so jobs join their cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+# How long a named cluster's head has to accept a connection.
+CONNECT_TIMEOUT_S = 5.0
+
+
+class ClusterUnreachable(ConnectionError):
+    """A named Ray cluster did not answer; the message names its address."""
+
+
+def named_cluster(address: str | None = None) -> str | None:
+    """The cluster this run was told to join (``--address``, then ``RAY_ADDRESS``), or None for a local Ray."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse within ``timeout`` seconds when nothing listens at the cluster's head address."""
+    target = address
+    if address == "auto":  # "the cluster `ray start` recorded": check the recorded address
+        from ray._private.services import find_bootstrap_address
+
+        target = find_bootstrap_address(None)
+        if target is None:
+            raise ClusterUnreachable("the Ray address is 'auto' but no `ray start` cluster is recorded on this "
+                                     "machine; name the head's host:port, or leave RAY_ADDRESS and --address "
+                                     "unset to run on a local Ray")
+    host, _, port = target.split("://", 1)[-1].rstrip("/").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as error:
+        why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        shown = address if target == address else f"{address} (recorded as {target})"
+    raise ClusterUnreachable(
+        f"the Ray cluster at {shown} does not answer ({why}); start it, correct RAY_ADDRESS or --address, "
+        "or leave both unset to run on a local Ray"
+    )
+
+
+def init_ray(address: str | None = None, local: dict[str, Any] | None = None, **common: Any) -> str | None:
+    """Start this run's own Ray, or join the named cluster; returns the cluster's address (None: local).
+
+    ``local`` holds options only a new Ray takes (``num_cpus``, ``include_dashboard``);
+    ``common`` those both take (``runtime_env``, ``log_to_driver``).
+    """
+    import ray
+
+    cluster = named_cluster(address)
+    if ray.is_initialized():
+        return cluster
+    if cluster is None:
+        ray.init(address="local", **(local or {}), **common)
+        return None
+    check_reachable(cluster)
+    ray.init(address=cluster, **common)
+    return cluster

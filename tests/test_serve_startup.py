@@ -1,0 +1,50 @@
+"""``cgcap serve`` stopped while it starts: a clean exit, no traceback, no Ray stack dump."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_serve_while_it_deploys_exits_cleanly(signal_number):
+    moment = "Started Serve"  # Ray is up, and serve.run deploys the app (models load in the replicas)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cgcap.cli", "serve", "--profile", "tiny", "--port", str(free_port())],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines = []
+    try:
+        for line in server.stdout:
+            lines.append(line)
+            if moment in line:
+                server.send_signal(signal_number)
+                break
+        stopping = time.monotonic()
+        lines += server.communicate(timeout=120)[0].splitlines(keepends=True)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    output = "".join(lines)
+
+    assert moment in output, output
+    assert server.returncode == 0, output
+    assert "stopping during start-up" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert "SIGTERM received" not in output and "*** " not in output
+    assert time.monotonic() - stopping < 120
