@@ -1,12 +1,16 @@
-"""Seconds per token and peak memory: the optimised GuidedDecoder against the reference loop.
+"""Seconds per token and peak memory: the GuidedDecoder's exact and fast modes against the reference loop.
 
-Both caption the same input with the same settings (SmolLM2-135M, the tiny CLAP encoder
+All caption the same input with the same settings (SmolLM2-135M, the tiny CLAP encoder
 on a synthetic two-second clip, the MiniLM classifier, beam 1, 5 iterations) at k = 512
-and k = 64; the script checks that they write identical tokens and prints the ratio.
+and k = 64. ``exact`` is the default decoder (its classifier on the default text backend:
+ONNX Runtime on a CPU); ``fast`` adds ``decoding.speed=fast`` (an approximation: its tokens
+may differ). The reference loop scores with the torch classifier, as published. The script
+checks that exact writes the reference's tokens and prints each variant's ratio to it.
 Each run is a separate process so its peak resident memory is its own.
 
     python benchmarks/decode.py                 # k = 512 and 64, 5 tokens
     python benchmarks/decode.py --k 64 --tokens 8 --device cuda
+    python benchmarks/decode.py --variants reference exact --reference-backend onnx   # the loop's own share
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+VARIANTS = {  # name -> (decoder settings on top of the common ones, text backend, int8)
+    "reference": ({}, None, False),
+    "exact": ({}, "auto", False),
+    "fast": ({"speed": "fast"}, "auto", False),
+    "fast-int8": ({"speed": "fast"}, "onnx", True),
+}
+
+
 def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, text_only: bool, threads: int | None,
-            repeats: int) -> dict:
+            repeats: int, reference_backend: str) -> dict:
     import numpy as np
     import torch
 
@@ -42,8 +54,9 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
     from reference_decoder import ReferenceDecoder
 
     lm = load("smollm2-135m", device=device)
-    torch.manual_seed(0)  # minilm-l6's 2-label head is freshly initialised: the same head in both processes
-    classifier = TextClassifier.load("minilm-l6", device=device)
+    changes, backend, int8 = VARIANTS[variant]
+    torch.manual_seed(0)  # minilm-l6's 2-label head is freshly initialised: the same head in every process
+    classifier = TextClassifier.load("minilm-l6", device=device, backend=backend or reference_backend, int8=int8)
     modality = None
     if not text_only:
         rng = np.random.default_rng(0)
@@ -51,7 +64,7 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
         media = DecodedMedia(modality="audio", format="wav", audio=clip, sample_rate=16000, duration_seconds=2.0)
         modality = input_scorer(media, {"audio": load_encoder("tiny:clap", device=device)})
     # max_tokens is a ceiling: the end token may come sooner, and both runs stop at the same place.
-    settings = DecodingSettings(top_k=k, num_iterations=iterations, max_tokens=tokens, beam_size=1)
+    settings = DecodingSettings(top_k=k, num_iterations=iterations, max_tokens=tokens, beam_size=1, **changes)
     decoder = GuidedDecoder(lm, settings)
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.startswith("cuda"):
@@ -62,21 +75,21 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
     seconds = cpu_seconds = float("inf")
     for _ in range(repeats):  # the best of the repeats: other processes on a shared machine only add time
         started, cpu_started = time.perf_counter(), time.process_time()
-        if variant == "optimised":
+        if variant != "reference":
             result = decoder.caption(modality, classifier)
             beam_tokens, caption = result.beams[0].tokens, result.caption
-            scoring = result.timings["scoring"]
+            scoring, iterations_done = result.timings["scoring"], result.timings["iterations_per_token"]
         else:
             best = reference.caption(modality, classifier)[0]
-            beam_tokens, caption, scoring = best.tokens, best.text, None
+            beam_tokens, caption, scoring, iterations_done = best.tokens, best.text, None, float(iterations)
         seconds = min(seconds, time.perf_counter() - started)
         cpu_seconds = min(cpu_seconds, time.process_time() - cpu_started)
     out = {
         "variant": variant, "k": k, "tokens": beam_tokens, "caption": caption, "seconds": seconds,
-        "seconds_per_token": seconds / len(beam_tokens), "scoring_seconds": scoring,
+        "seconds_per_token": seconds / len(beam_tokens), "scoring_seconds": scoring, "iterations_per_token": iterations_done,
         "cpu_seconds_per_token": cpu_seconds / len(beam_tokens),
         "rss_after_load_mib": rss_loaded, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "text_backend": classifier.backend + ("-int8" if int8 else ""),
     }
     if device.startswith("cuda"):
         out["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -93,43 +106,51 @@ def main() -> int:
     parser.add_argument("--text-only", action="store_true", help="no modality scorer (the ALGORITHM.md baseline)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="captions per run; the fastest is reported")
-    parser.add_argument("--one", choices=["optimised", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["reference", "exact", "fast"])
+    parser.add_argument("--reference-backend", choices=["torch", "onnx"], default="torch",
+                        help="the reference loop's classifier backend (torch: as published)")
+    parser.add_argument("--one", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
         print(json.dumps(run_one(args.one, args.k[0], args.tokens, args.iterations, args.device, args.text_only,
-                                 args.threads, args.repeats)))
+                                 args.threads, args.repeats, args.reference_backend)))
         return 0
 
     mode = "text-only" if args.text_only else "tiny CLAP modality scorer"
     print(f"SmolLM2-135M + MiniLM classifier + {mode}; beam 1, {args.iterations} iterations, "
           f"up to {args.tokens} tokens, device {args.device}, {os.cpu_count()} CPUs, "
           f"torch threads {args.threads or 'default'}, best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'k':>5} {'variant':>10} {'s/token':>9} {'CPU s/token':>12} {'scoring s':>10} {'peak RSS MiB':>13}  caption")
+    print(f"{'k':>5} {'variant':>10} {'scorer':>10} {'s/token':>9} {'CPU s/token':>12} {'scoring s':>10} "
+          f"{'iters':>6} {'vs ref':>7} {'CPU vs ref':>10} {'same tokens':>11} {'peak RSS MiB':>13}  caption")
     failed = False
     for k in args.k:
         runs = {}
-        for variant in ("optimised", "reference"):
+        for variant in args.variants:
             command = [sys.executable, __file__, "--one", variant, "--k", str(k), "--tokens", str(args.tokens),
-                       "--iterations", str(args.iterations), "--device", args.device]
+                       "--iterations", str(args.iterations), "--device", args.device,
+                       "--reference-backend", args.reference_backend, "--repeats", str(args.repeats)]
             if args.text_only:
                 command.append("--text-only")
             if args.threads:
                 command += ["--threads", str(args.threads)]
-            command += ["--repeats", str(args.repeats)]
             done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
             if done.returncode != 0:
                 print(done.stderr[-3000:], file=sys.stderr)
                 return 1
             run = runs[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+            reference = runs.get("reference")
+            ratio = f"{reference['seconds_per_token'] / run['seconds_per_token']:.2f}x" if reference else "-"
+            cpu_ratio = f"{reference['cpu_seconds_per_token'] / run['cpu_seconds_per_token']:.2f}x" if reference else "-"
+            same = str(run["tokens"] == reference["tokens"]) if reference and variant != "reference" else "-"
             scoring = f"{run['scoring_seconds']:.2f}" if run["scoring_seconds"] is not None else "-"
             extra = f" (CUDA peak {run['cuda_peak_mib']:.0f} MiB)" if "cuda_peak_mib" in run else ""
-            print(f"{k:>5} {variant:>10} {run['seconds_per_token']:>9.3f} {run['cpu_seconds_per_token']:>12.3f} {scoring:>10} "
-                  f"{run['peak_rss_mib']:>13.0f}  {run['caption']!r}{extra}", flush=True)
-        same = runs["optimised"]["tokens"] == runs["reference"]["tokens"]
-        ratio = runs["reference"]["seconds_per_token"] / runs["optimised"]["seconds_per_token"]
-        print(f"{k:>5} {'ratio':>10} {ratio:>8.2f}x  identical tokens: {same}", flush=True)
-        failed |= not same
+            print(f"{k:>5} {variant:>10} {run['text_backend']:>10} {run['seconds_per_token']:>9.3f} "
+                  f"{run['cpu_seconds_per_token']:>12.3f} {scoring:>10} {run['iterations_per_token']:>6.1f} {ratio:>7} {cpu_ratio:>10} {same:>11} {run['peak_rss_mib']:>13.0f}  "
+                  f"{run['caption']!r}{extra}", flush=True)
+        if "reference" in runs and "exact" in runs:
+            failed |= runs["exact"]["tokens"] != runs["reference"]["tokens"]
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 1 if failed else 0
 
 

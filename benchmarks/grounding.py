@@ -43,10 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     add_settings_arguments(parser)
     parser.add_argument("--data-root", default="data/devset", help="folder dataset with content_words.json")
-    parser.add_argument("--modality", choices=["audio", "image"], help="only items of this modality")
+    parser.add_argument("--modality", choices=["audio", "image", "video"], help="only items of this modality")
     parser.add_argument("--ids", help="comma-separated item ids (file names inside the folder)")
     parser.add_argument("--limit", type=int, help="the first N items (after --modality / --ids)")
     parser.add_argument("--default-only", action="store_true", help="skip the lambda_mod=0 variant")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="caption under these decoding keys too, e.g. 'k256:top_k=256,num_iterations=5' "
+                             "(repeatable; same models, same seed)")
     parser.add_argument("--output", help="folder for the caption cache and report.json")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     return parser.parse_args(argv)
@@ -80,10 +83,35 @@ def format_report(report) -> str:
             + f"\n\nhit, real words, ends: shares; classifier: mean P(wanted label) by {report.judge}")
 
 
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``name:top_k=256,num_iterations=5`` -> ("name", {"top_k": 256, "num_iterations": 5}); values as YAML."""
+    import yaml
+
+    from cgcap.config import SettingsError
+
+    name, _, body = text.partition(":")
+    if not name or not body:
+        raise SettingsError(f"--variant {text!r} must look like NAME:KEY=VALUE[,KEY=VALUE]")
+    options = {}
+    for pair in body.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"--variant {text!r}: {pair!r} is not KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    return name, options
+
+
+def describe(settings) -> str:
+    d, m = settings.decoding, settings.models
+    return (f"profile {settings.profile}: lm {m.language_model}, audio {m.audio_encoder}, image {m.image_encoder}, "
+            f"classifier {m.classifier}; lambda_mod {d.lambda_modality}, lambda_cls {d.lambda_cls}, "
+            f"top_k {d.top_k}, iterations {d.num_iterations}, max_tokens {d.max_tokens}, seed {d.seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from cgcap.captioner import Captioner
-    from cgcap.config import SettingsError
+    from cgcap.config import SettingsError, with_decoding
     from cgcap.data.datasets import DatasetError
     from cgcap.evaluation.grounding import (LAMBDA_ZERO_AND_DEFAULT, CaptionCache, grounding_report,
                                             load_grounding_items)
@@ -92,13 +120,17 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         ids = [key for key in args.ids.split(",") if key] if args.ids else None
         items = load_grounding_items(args.data_root, modality=args.modality, ids=ids, limit=args.limit)
+        variants = {"default": {}} if args.default_only else dict(LAMBDA_ZERO_AND_DEFAULT)
+        for text in args.variant:
+            name, options = parse_variant(text)
+            with_decoding(settings, **options)  # refused here, before any model loads
+            variants[name] = options
     except (SettingsError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not items:
         print("error: no items selected", file=sys.stderr)
         return 2
-    variants = {"default": {}} if args.default_only else LAMBDA_ZERO_AND_DEFAULT
     cache = CaptionCache(Path(args.output) / "captions.jsonl") if args.output else None
 
     def progress(done: int, total: int, row, cached: bool) -> None:
@@ -111,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     report = grounding_report(captioner, items, variants, cache=cache, progress=progress)
     if args.output:
         (Path(args.output) / "report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
-    print(report.model_dump_json(indent=1) if args.json else format_report(report))
+    print(report.model_dump_json(indent=1) if args.json else describe(settings) + "\n\n" + format_report(report))
     return 0
 
 

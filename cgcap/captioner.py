@@ -71,7 +71,9 @@ class Captioner:
         if self._classifier is None:
             from cgcap.classifier import TextClassifier
 
-            self._classifier = TextClassifier.load(self.settings.models.classifier, device=self.device)
+            models = self.settings.models
+            self._classifier = TextClassifier.load(models.classifier, device=self.device,
+                                                   backend=models.text_backend, int8=models.text_int8)
         return self._classifier
 
     def settings_for(self, options: dict[str, Any] | None) -> Settings:

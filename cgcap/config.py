@@ -64,6 +64,22 @@ class DecodingSettings(_Section):
     image_beam_size: int = Field(5, ge=1, le=64, description="beams for images and video frames (ZeroCap: 5)")
     max_tokens: int = Field(15, ge=1, le=256)
     seed: int = Field(0, ge=0, description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
+    # Approximations, off by default: the exact loop is ALGORITHM.md's.
+    speed: Literal["exact", "fast"] = Field("exact", description="fast = score_once and early_stop together")
+    score_once: bool = Field(
+        False, description="score the unshifted LM's top-k once per token, not the shifted top-k at every iteration"
+    )
+    early_stop: bool = Field(
+        False, description="end a token's iterations once the shifted LM's top candidate stops changing"
+    )
+
+    @property
+    def scores_once(self) -> bool:
+        return self.score_once or self.speed == "fast"
+
+    @property
+    def stops_early(self) -> bool:
+        return self.early_stop or self.speed == "fast"
 
     @property
     def classifier_weight(self) -> float:
@@ -82,6 +98,10 @@ class ModelSettings(_Section):
     classifier: str = "minilm-l6"
     judge_classifier: str | None = None
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    text_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="runs the text towers that score candidates: auto = onnx on a CPU, torch fp16 on a GPU"
+    )
+    text_int8: bool = Field(False, description="int8 weights for the ONNX text towers: faster, scores less exact")
 
 
 class LimitSettings(_Section):

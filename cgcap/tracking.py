@@ -3,11 +3,16 @@
 Embedded default: ``sqlite:///mlflow.db`` in the working folder, artifacts beside it
 in ``mlartifacts/``. ``MLFLOW_TRACKING_URI`` (or ``tracking.tracking_uri``) points
 at any tracking server instead.
+
+A job submitted with ``--working-dir`` runs inside a copy of that folder that Ray
+deletes with the session, so a relative store there would vanish with the job's
+record: such a job is refused before it starts (``check_store_outlives_job``).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +20,53 @@ from pathlib import Path
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
+# Set by Ray's job supervisor for a submitted job's driver: the job's runtime environment.
+_RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+class TrackingStoreError(ValueError):
+    """The MLflow store would not outlive the process that writes it; the message names the fix."""
+
 
 def tracking_uri(configured: str | None = None) -> str:
     """The environment wins over settings, so a cluster can redirect every job at once."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+    check_store_outlives_job(uri)
+    return uri
+
+
+def submitted_working_dir() -> str | None:
+    """The ``working_dir`` of the submitted Ray job this process drives, if it is one."""
+    raw = os.environ.get(_RAY_JOB_CONFIG)
+    if not raw:
+        return None
+    try:
+        runtime_env = json.loads(raw).get("runtime_env") or {}
+    except (ValueError, AttributeError):
+        return None
+    return runtime_env.get("working_dir") or None
+
+
+def is_relative_local_store(uri: str) -> bool:
+    """``sqlite:///mlflow.db`` or a bare relative folder; ``sqlite:////abs`` and servers are not."""
+    if uri.startswith("sqlite:///"):
+        return not uri.removeprefix("sqlite:///").startswith("/")
+    if "://" in uri:
+        return False
+    return not Path(uri).expanduser().is_absolute()
+
+
+def check_store_outlives_job(uri: str) -> None:
+    """Refuse a relative store inside a submitted job: Ray deletes its working-dir copy with the session."""
+    if submitted_working_dir() is None or not is_relative_local_store(uri):
+        return
+    raise TrackingStoreError(
+        f"MLflow tracking URI {uri!r} is relative, and this Ray job runs in a temporary copy of its "
+        "--working-dir that Ray deletes with the session, so the run would be lost. Pass a tracking server "
+        "in the runtime environment: ray job submit --runtime-env-json "
+        "'{\"env_vars\": {\"MLFLOW_TRACKING_URI\": \"http://MLFLOW_HOST:5000\"}}' ... "
+        "(or an absolute sqlite:////shared/path/mlflow.db that every run can reach)"
+    )
 
 
 def configure(configured_uri: str | None = None, experiment: str = "cgcap") -> str:

@@ -31,12 +31,13 @@ class Classifier:
         mlflow.set_tracking_uri(tracking_uri(settings.tracking.tracking_uri))
         self.default = settings.models.classifier
         self.device = resolve_device(settings.models.device)
+        self.backend = {"backend": settings.models.text_backend, "int8": settings.models.text_int8}
         # The default classifier loads while the replica starts: a first-time fine-tune
         # (minilm-l6-audibility) or download happens here, not inside the first request,
         # and a missing default model fails the deployment with its name.
         from cgcap.classifier import TextClassifier
 
-        self.default_classifier = TextClassifier.load(self.default, self.device)
+        self.default_classifier = TextClassifier.load(self.default, self.device, **self.backend)
         self.loaded: dict[str, None] = {}  # ids loaded on this replica, oldest first
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.score, settings.serve)
@@ -49,7 +50,7 @@ class Classifier:
         if spec == self.default:
             classifier = self.default_classifier
         else:
-            classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device)
+            classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device, **self.backend)
         self.loaded.pop(model_id, None)
         self.loaded[model_id] = None
         return classifier

@@ -19,13 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     from cgcap.classifier.data import DatasetError
     from cgcap.classifier.job import add_training_arguments, request_from_args, run_training
     from cgcap.models import ModelNotFoundError
+    from cgcap.tracking import TrackingStoreError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_arguments(parser)
     args = parser.parse_args(argv)
     try:
         report = run_training(request_from_args(args))
-    except (ValidationError, DatasetError, ModelNotFoundError) as error:
+    except (ValidationError, DatasetError, ModelNotFoundError, TrackingStoreError) as error:
         print(f"train_classifier: error: {error}", file=sys.stderr)
         return 2
     print(report.model_dump_json())

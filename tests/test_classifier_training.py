@@ -114,3 +114,18 @@ def test_time_limit_stops_training_at_the_next_step_and_still_saves_a_model(smal
 def test_a_base_that_is_not_a_sequence_classifier_is_refused(small_reference, tmp_path):
     with pytest.raises(ModelNotFoundError, match="tiny:gpt2.*not a sequence classifier"):
         train_classifier(small_reference, TrainingSettings(base="tiny:gpt2"), tmp_path / "x")
+
+
+def test_frozen_embeddings_and_lower_layers_stay_as_they_were(small_reference, tmp_path):
+    from cgcap.models import load
+
+    before = load("tiny:bert-classifier", task="sequence-classifier").model.state_dict()
+    settings = TrainingSettings(base="tiny:bert-classifier", epochs=1, batch_size=64, learning_rate=1e-2,
+                                freeze_embeddings=True, frozen_layers=1, group_by_length=True)
+    after = load(str(train_classifier(small_reference, settings, tmp_path / "tiny").folder),
+                 task="sequence-classifier").model.state_dict()
+    frozen = [name for name in before if name.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
+    trained = [name for name in before if name.startswith("bert.encoder.layer.1.")]
+    assert frozen and trained
+    assert all(torch.equal(before[name], after[name]) for name in frozen)
+    assert any(not torch.equal(before[name], after[name]) for name in trained)

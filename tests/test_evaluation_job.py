@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -22,66 +18,21 @@ import pytest
 from cgcap.data.datasets import read_dataset
 from cgcap.evaluation.predictions import PredictionStore
 from cgcap.metrics.coco import coco_caption_metrics
+from cluster.local import LocalRayCluster
 from test_datasets import make_clotho, write_tone
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _reachable(port: int) -> bool:
-    with closing(socket.socket()) as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head on 127.0.0.1, its own ports and temp dir; stopped by killing its process group.
+    """A Ray head on 127.0.0.1 with its own ports, temp dir and token; stopped by signalling its processes.
 
     Not `ray stop`: that stops every Ray on the machine, other people's included.
     """
-    gcs, dashboard, client, agent, agent_grpc, env_agent, metrics, node_manager, object_manager = free_ports(9)
-    temp_dir = tempfile.mkdtemp(prefix="rayev", dir="/tmp")  # short: Ray's socket paths must fit 107 chars
-    # Token auth (Ray's default) with this cluster's own token, not whatever ~/.ray/auth_token holds.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1",
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    head = subprocess.Popen(
-        ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--num-cpus=2",
-         "--num-gpus=0", "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-         f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
-         f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={env_agent}",
-         f"--metrics-export-port={metrics}", f"--node-manager-port={node_manager}",
-         f"--object-manager-port={object_manager}", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while not _reachable(dashboard):
-            assert head.poll() is None, "ray start --head exited"
-            assert time.monotonic() < deadline, "Ray dashboard did not come up"
-            time.sleep(1)
-        yield {"gcs": f"127.0.0.1:{gcs}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # whatever of the group outlived the head
-        except ProcessLookupError:
-            pass
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    with LocalRayCluster(head_cpus=2, head_resources={}) as cluster:
+        cluster.start_head()
+        yield {"gcs": cluster.address, "dashboard": cluster.dashboard, "env": cluster.env}
 
 
 def _submit_until_ready(ray_head, command: list[str], working_dir: Path) -> subprocess.CompletedProcess:
@@ -165,8 +116,13 @@ def test_a_job_killed_after_its_first_batch_resumes_without_losing_or_repeating_
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    recaptioned = {line.split("\t")[0] for line in second.stdout.splitlines() if line.startswith("tone")}
-    assert recaptioned == {f"tone{i}.wav" for i in range(clips)} - done_before  # nothing done twice
+    lines = second.stdout.splitlines()
+    # First the captions it resumed, then the ones it made: nothing done twice.
+    assert lines[0] == f"resumed {len(done_before)} caption(s) already in {output}:"
+    resumed = {line.split("\t")[0] for line in lines[1:1 + len(done_before)]}
+    recaptioned = {line.split("\t")[0] for line in lines[1 + len(done_before):] if line.startswith("tone")}
+    assert resumed == done_before
+    assert recaptioned == {f"tone{i}.wav" for i in range(clips)} - done_before
 
     for name, content in before.items():  # nothing lost: parts written before the kill are untouched
         assert (store.folder / name).read_bytes() == content

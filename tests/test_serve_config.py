@@ -20,7 +20,7 @@ from deployments.encoder import Encoder
 from deployments.ingress import Ingress
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVE_CONFIGS = ["deployments/serve_cpu.yaml", "deployments/serve_multi_gpu.yaml"]
+SERVE_CONFIGS = ["deployments/serve_cpu.yaml", "deployments/serve_multi_gpu.yaml", "deployments/serve_cluster.yaml"]
 APP_DEPLOYMENTS = {Ingress.name, GuidedDecoder.name, Encoder.name, Classifier.name}
 
 

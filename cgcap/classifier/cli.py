@@ -22,13 +22,14 @@ def _describe(error: ValidationError) -> str:
 def _train(args: argparse.Namespace) -> int:
     from cgcap.classifier.data import DatasetError
     from cgcap.classifier.job import request_from_args, run_training, summary
+    from cgcap.tracking import TrackingStoreError
 
     try:
         request = request_from_args(args)
         report = run_training(request)
     except ValidationError as error:
         raise _command_error(f"classifier train: {_describe(error)}") from None
-    except DatasetError as error:
+    except (DatasetError, TrackingStoreError) as error:
         raise _command_error(str(error)) from None
     print(report.model_dump_json(indent=2) if args.json else summary(report))
     return 0
@@ -47,7 +48,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         split, counts = evaluation_split(args.positives, args.negatives)
     except DatasetError as error:
         raise _command_error(str(error)) from None
-    classifier = TextClassifier.load(args.model, device=settings.models.device)
+    classifier = TextClassifier.load(args.model, device=settings.models.device,
+                                     backend=settings.models.text_backend, int8=settings.models.text_int8)
     metrics = evaluate(classifier, split, prefix=args.prefix)
     if args.json:
         print(json.dumps(metrics.model_dump()))

@@ -83,6 +83,9 @@ def request_from_args(args: argparse.Namespace) -> TrainingRequest:
 
 
 def run_training(request: TrainingRequest) -> TrainingReport:
+    from cgcap import tracking
+
+    tracking.tracking_uri(request.tracking_uri)  # a store that would die with a submitted job fails before training
     dataset = load_dataset(request.positives, request.negatives, request.jsonl, request.training.split)
     sources = {name: str(getattr(request, name)) for name in ("positives", "negatives", "jsonl") if getattr(request, name)}
     return train_and_log(

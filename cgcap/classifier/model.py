@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from pydantic import BaseModel
 
 from cgcap.models import LoadedModel, load, resolve_device
+from cgcap.models.onnx_text import BATCH_SIZE as ONNX_BATCH_SIZE
+from cgcap.models.onnx_text import ClassifierLogits, OnnxTextTower, TextBackend, resolve_text_backend, run_by_length
 
 METADATA_FILE = "cgcap_classifier.json"
 
@@ -40,22 +43,36 @@ def read_metadata(folder: str | Path | None) -> ClassifierMetadata | None:
 
 
 class TextClassifier:
-    """A ``CandidateScorer``: ``score(texts)`` = softmax(logits)[:, 1], batched, no gradients."""
+    """A ``CandidateScorer``: ``score(texts)`` = softmax(logits)[:, 1], batched, no gradients.
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = 256, max_length: int = 64):
+    ``backend``: ``torch``, ``onnx`` (ONNX Runtime, CPU; the same scores to float rounding,
+    faster) or ``auto`` (onnx on a CPU, torch in half precision on a GPU). ``int8`` runs the
+    ONNX graph with int8 weights: faster, with scores that differ by more than rounding.
+    """
+
+    def __init__(self, loaded: LoadedModel, batch_size: int = 256, max_length: int = 64,
+                 backend: TextBackend = "torch", int8: bool = False):
         self.loaded = loaded
-        self.model = loaded.model
+        self.model = loaded.model.eval()
         self.tokenizer = loaded.tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
         self.metadata = read_metadata(loaded.source)
         self.device = next(self.model.parameters()).device
-        if self.device.type == "cuda":
+        self.backend = resolve_text_backend(backend, self.device, int8)
+        self.int8 = int8
+        self._onnx = None
+        if self.backend == "onnx":
+            self._onnx = OnnxTextTower(ClassifierLogits(self.model), self.tokenizer, max_length=max_length,
+                                       batch_size=min(batch_size, ONNX_BATCH_SIZE), int8=int8)
+        elif self.device.type == "cuda":
             self.model.half()  # scores only, no gradients: half precision is enough on a GPU
 
     @classmethod
-    def load(cls, spec: str, device: str = "cpu", batch_size: int = 256) -> "TextClassifier":
-        return cls(load(spec, task="sequence-classifier", device=resolve_device(device)), batch_size=batch_size)
+    def load(cls, spec: str, device: str = "cpu", batch_size: int = 256, backend: TextBackend = "auto",
+             int8: bool = False) -> "TextClassifier":
+        return cls(load(spec, task="sequence-classifier", device=resolve_device(device)), batch_size=batch_size,
+                   backend=backend, int8=int8)
 
     @property
     def spec(self) -> str:
@@ -67,16 +84,22 @@ class TextClassifier:
         return self.metadata.prefix if self.metadata else ""
 
     @torch.inference_mode()
+    def _torch_logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        logits = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
+                            attention_mask=torch.from_numpy(attention_mask).to(self.device)).logits
+        return logits.float().cpu().numpy()
+
     def score(self, texts: list[str]) -> torch.Tensor:
         """P(label 1 | text) for each text, float32 on the CPU."""
         if not texts:
             return torch.zeros(0)
-        scores = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
-                list(texts[start:start + self.batch_size]), padding=True, truncation=True,
-                max_length=self.max_length, return_tensors="pt",
-            ).to(self.device)
-            logits = self.model(**batch).logits.float()
-            scores.append(torch.softmax(logits, dim=-1)[:, 1].cpu())
-        return torch.cat(scores)
+        distinct = list(dict.fromkeys(texts))  # each text tokenised and scored once
+        if self._onnx is not None:
+            logits = self._onnx.vectors(distinct)
+        else:
+            logits = run_by_length(distinct, self.tokenizer, self.max_length, self.batch_size, self._torch_logits)
+        scores = torch.softmax(torch.from_numpy(logits), dim=-1)[:, 1]
+        if len(distinct) == len(texts):
+            return scores
+        row = {text: index for index, text in enumerate(distinct)}
+        return scores[torch.tensor([row[text] for text in texts])]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
@@ -27,6 +26,8 @@ NEGATIVE_NAMES = ("not_audible.txt", "notAudible.txt")
 # offline profile writes) are the same however busy the machine is: ~260 steps, about
 # 2 minutes on 2 idle cores (a time box stopped at 6 steps under load: ROC-AUC 0.63).
 FIRST_LOAD_EPOCHS = 0.8
+# Its wall time on 2 idle cores, for the estimate announced before it starts.
+FIRST_LOAD_SECONDS = 120.0
 # The decoder's candidates start with "Audio of a"; trained without this prefix, MiniLM calls
 # 21% of "Audio of a " + test sentences wrong (accuracy 0.79 vs 0.975 trained with it).
 PREFIX = "Audio of a "
@@ -82,39 +83,29 @@ def _why_not_available() -> str | None:
 
 def trained_folder() -> Path:
     """The cached classifier, trained on first use."""
-    from filelock import FileLock
+    from cgcap.models.prepare import build_once, estimate_seconds
 
-    target = cached_folder()
-    if _is_cached():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not _is_cached():
-            _train_into(target)
-    return target
+    return build_once(cached_folder(), lambda folder: (folder / "model.safetensors").is_file(), _train_into,
+                      f"fine-tuning {SPEC} on the audibility sentences", estimate_seconds(FIRST_LOAD_SECONDS))
 
 
-def _train_into(target: Path) -> None:
+def _train_into(partial: Path) -> None:
     from cgcap.classifier.data import load_dataset
     from cgcap.classifier.training import TrainingSettings, train_classifier
 
     found = find_audibility_data()
     if found is None:
         raise ModelNotFoundError(f"{SPEC} is not trained yet and no audibility sentences were found: " + _WHERE)
-    log.info("training %s once on %s and %s (about 2 minutes), cached in %s", SPEC, *found, target)
+    log.info("training %s on %s and %s", SPEC, *found)
     try:
         dataset = load_dataset(*found)
     except ValueError as error:  # DatasetError: empty, binary, single-class files ...
         raise ModelNotFoundError(f"{SPEC} cannot be trained on {found[0].parent}: {error}") from None
     settings = TrainingSettings(base="minilm-l6", prefix=PREFIX, epochs=FIRST_LOAD_EPOCHS, learning_rate=1e-4,
                                 device="cpu")
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     trained = train_classifier(dataset, settings, partial)
     log.info("%s: test accuracy %.4f, ROC-AUC %.4f after %.0f s of training",
              SPEC, trained.test.accuracy, trained.test.roc_auc, trained.train_seconds)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
 
 
 def _load(spec: str, seed: int) -> LoadedModel:

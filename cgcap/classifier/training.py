@@ -38,6 +38,9 @@ class TrainingSettings(BaseModel):
     weight_decay: float = Field(0.01, ge=0.0, le=1.0)
     warmup_fraction: float = Field(0.06, ge=0.0, lt=1.0)
     max_length: int = Field(64, ge=8, le=512, description="tokens per sentence")
+    group_by_length: bool = Field(False, description="batch sentences of similar length: less padding, same epochs")
+    freeze_embeddings: bool = Field(False, description="keep the token embeddings fixed (half of MiniLM's weights)")
+    frozen_layers: int = Field(0, ge=0, le=64, description="lower encoder layers kept fixed")
     patience: int = Field(1, ge=1, description="evaluations without a better validation ROC-AUC before stopping")
     max_seconds: float | None = Field(None, gt=0.0, description="stop at the first step past this many seconds")
     seed: int = Field(0, ge=0)
@@ -105,6 +108,22 @@ def _callbacks(settings: TrainingSettings, on_evaluation, history: list[EpochRec
     return [RecordEvaluations(), TimeLimit(), EarlyStoppingCallback(early_stopping_patience=settings.patience)]
 
 
+def _freeze(model, settings: TrainingSettings) -> None:
+    """Fixed embeddings and lower layers: no gradients or optimiser state for them, so each step is cheaper."""
+    if not settings.freeze_embeddings and settings.frozen_layers == 0:
+        return
+    base = getattr(model, model.base_model_prefix, None)
+    embeddings = getattr(base, "embeddings", None)
+    layers = getattr(getattr(base, "encoder", None), "layer", None) or getattr(getattr(base, "transformer", None), "layer", None)
+    if embeddings is None or layers is None:
+        raise ValueError(f"{type(model).__name__}: cannot find the embeddings and layers to freeze")
+    if settings.frozen_layers > len(layers):
+        raise ValueError(f"frozen_layers = {settings.frozen_layers} but the base has {len(layers)} layers")
+    frozen = ([embeddings] if settings.freeze_embeddings or settings.frozen_layers else []) + list(layers[:settings.frozen_layers])
+    for module in frozen:
+        module.requires_grad_(False)
+
+
 def train_classifier(
     dataset: LabelledDataset,
     settings: TrainingSettings,
@@ -125,6 +144,7 @@ def train_classifier(
         raise ModelNotFoundError(f"base {settings.base!r} is a {loaded.kind} model, not a sequence classifier")
     model, tokenizer = loaded.model, loaded.tokenizer
     model.train()
+    _freeze(model, settings)
 
     train = dataset.train.with_prefix(settings.prefix)
     validation = dataset.validation.with_prefix(settings.prefix)
@@ -152,6 +172,7 @@ def train_classifier(
             use_cpu=device == "cpu",
             dataloader_pin_memory=False,
             disable_tqdm=False,
+            train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         )
         trainer = Trainer(
             model=model,

@@ -35,20 +35,30 @@ class ContextCacheOptimizer:
     def __init__(self, model, settings: DecodingSettings):
         self.model = model
         self.settings = settings
+        self.iterations_run = 0  # Δ updates made, over all tokens (early_stop makes fewer)
 
     def shift(
         self,
         context: ContextCache,
         last: torch.Tensor,  # [beams, 1]
-        log_q: torch.Tensor,  # [beams, vocab]
         loss_of: Callable[[torch.Tensor], torch.Tensor],  # log p -> scalar loss
-    ) -> list[KeyValue]:
+        delta: list[KeyValue],  # the zero Δ the first logits were computed at
+        logits: torch.Tensor,  # [beams, vocab] at C + Δ, with its autograd graph back to Δ
+    ) -> tuple[list[KeyValue], torch.Tensor | None]:
+        """Δ after the iterations, and the logits at C + Δ when early stopping already computed them."""
         s = self.settings
-        delta = context.zeros_like()  # per layer K and V, per beam, on the LM's device
         flat = [tensor for pair in delta for tensor in pair]
-        for _ in range(s.num_iterations):
-            logits = self.model(last, cache=context.shifted(delta), use_cache=True).logits[:, -1].float()
+        previous_top = None
+        for iteration in range(s.num_iterations):
+            if iteration > 0:
+                logits = self.model(last, cache=context.shifted(delta), use_cache=True).logits[:, -1].float()
+            if s.stops_early:
+                top = logits.detach().argmax(dim=-1)
+                if previous_top is not None and torch.equal(top, previous_top):
+                    return self._detached(delta), logits.detach()  # already at the final Δ: no more forward
+                previous_top = top
             loss = loss_of(torch.log_softmax(logits, dim=-1))
+            self.iterations_run += 1
             gradients = torch.autograd.grad(loss, flat, allow_unused=True)
             with torch.no_grad():
                 for tensor, gradient in zip(flat, gradients):
@@ -57,6 +67,10 @@ class ContextCacheOptimizer:
                     # Normalised per beam and per tensor (ZeroCap): Δ -= step · g / (‖g‖ + 1e-15) ** factor.
                     norm = gradient.flatten(1).norm(dim=1).view(-1, *[1] * (gradient.dim() - 1))
                     tensor -= s.step_size * gradient / (norm + 1e-15) ** s.grad_norm_factor
+        return self._detached(delta), None
+
+    @staticmethod
+    def _detached(delta: list[KeyValue]) -> list[KeyValue]:
         return [(k.detach(), v.detach()) for k, v in delta]
 
 
@@ -96,6 +110,7 @@ class GuidedDecoder:
         on_token: TokenCallback | None = None,
     ) -> CaptionResult:
         started = time.perf_counter()
+        self.optimizer.iterations_run = 0
         modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
         classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
         content = None
@@ -112,7 +127,7 @@ class GuidedDecoder:
         steps = beams.generated.shape[1]
         scoring = sum(c.seconds for c in (modality, classifier) if c is not None)
         result.timings = {"decode": seconds, "scoring": scoring, "seconds_per_token": seconds / steps,
-                          "tokens": float(steps)}
+                          "tokens": float(steps), "iterations_per_token": self.optimizer.iterations_run / steps}
         return result
 
     def _forward(self, last: torch.Tensor, cache) -> tuple[torch.Tensor, object]:
@@ -129,17 +144,29 @@ class GuidedDecoder:
         context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
         for step in range(s.max_tokens):
             last = tokens[:, -1:]
-            # q from the running cache; the same pass extends the cache by the last token.
-            q_logits, extended = self._forward(last, context.shifted())
-            log_q = torch.log_softmax(q_logits, dim=-1)
             active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
+            steering = guidance.steers and s.num_iterations > 0 and bool(active.any())
+            if steering:
+                # q is the LM at Δ = 0, which is also the first iteration's forward: one pass, with its graph
+                # to Δ kept for the first gradient (C + 0 is C exactly). It also extends the cache by the last token.
+                delta = context.zeros_like()
+                output = self.model(last, cache=context.shifted(delta), use_cache=True)
+                first_logits, extended = output.logits[:, -1].float(), output.cache
+                q_logits = first_logits.detach()
+            else:
+                q_logits, extended = self._forward(last, context.shifted())
+            log_q = torch.log_softmax(q_logits, dim=-1)
 
-            if guidance.steers and s.num_iterations > 0 and active.any():
+            if steering:
                 prefixes = [self.vocabulary.text(row[1:]) for row in tokens.tolist()]
-                delta = self.optimizer.shift(
-                    context, last, log_q, lambda log_p: guidance.loss(log_p, log_q, prefixes, active)
+                # score_once: the unshifted top-k, scored once, is every iteration's target.
+                fixed = guidance.candidates(log_q, prefixes, active) if s.scores_once else None
+                delta, logits = self.optimizer.shift(
+                    context, last, lambda log_p: guidance.loss(log_p, log_q, prefixes, active, fixed),
+                    delta, first_logits,
                 )
-                logits, _ = self._forward(last, context.shifted(delta))
+                if logits is None:
+                    logits, _ = self._forward(last, context.shifted(delta))
             else:
                 logits = q_logits.clone()
 

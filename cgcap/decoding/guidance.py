@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from cgcap.config import DecodingSettings
@@ -14,6 +16,16 @@ def wanted_probability(classifier: CachedScorer, texts: list[str], wanted_label:
     """h(s) = P(wanted label | s) from a scorer that gives P(label 1 | s)."""
     scores = classifier.score(texts)
     return scores if wanted_label == 1 else 1.0 - scores
+
+
+@dataclass
+class Candidates:
+    """One iteration's (or, with score_once, one token's) candidates and their scores, per active beam."""
+
+    rows: torch.Tensor  # [beams]: which beams of the batch are active
+    top: torch.Tensor  # [beams, k] token ids
+    modality: torch.Tensor | None  # [beams, k] a_j
+    classifier: torch.Tensor | None  # [beams, k] h(s_j), already for the wanted label
 
 
 class Guidance:
@@ -40,28 +52,43 @@ class Guidance:
         """
         return self.modality is not None or self.classifier is not None
 
+    def candidates(
+        self,
+        log_probs: torch.Tensor,  # [beams, vocab]: the shifted LM, or the unshifted one with score_once
+        prefixes: list[str],  # per beam: prompt and caption so far
+        active: torch.Tensor,  # [beams] bool: beams still writing (finished beams need no shift)
+    ) -> Candidates:
+        """The active beams' top-k tokens T and the scorers' scores of ``prefix + token`` for each."""
+        s = self.settings
+        rows = active.nonzero().flatten().to(log_probs.device)
+        if self.content is not None:  # T with the input's own words in it (content_candidates.py)
+            top = self.content.top_with_content(log_probs.index_select(0, rows), s.top_k,
+                                                [prefixes[row] for row in rows.tolist()])
+        else:
+            top = log_probs.detach().index_select(0, rows).topk(s.top_k, dim=-1).indices  # T: [beams, k]
+        # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j.
+        texts = [prefixes[row] + self.pieces[token] for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
+        shape, device = top.shape, log_probs.device
+        modality = self.modality.score(texts).view(shape).to(device) if self.modality else None
+        classifier = (wanted_probability(self.classifier, texts, s.wanted_label).view(shape).to(device)
+                      if self.classifier else None)
+        return Candidates(rows, top, modality, classifier)
+
     def loss(
         self,
         log_p: torch.Tensor,  # [beams, vocab] shifted LM, with gradient
         log_q: torch.Tensor,  # [beams, vocab] unshifted LM
-        prefixes: list[str],  # per beam: prompt and caption so far
-        active: torch.Tensor,  # [beams] bool: beams still writing (finished beams need no shift)
+        prefixes: list[str],
+        active: torch.Tensor,
+        fixed: Candidates | None = None,  # score_once: the unshifted top-k, scored once for all iterations
     ) -> torch.Tensor:
         s = self.settings
-        rows = active.nonzero().flatten().to(log_p.device)
-        log_p, log_q = log_p.index_select(0, rows), log_q.index_select(0, rows)
-        if self.content is not None:  # T with the input's own words in it (content_candidates.py)
-            top = self.content.top_with_content(log_p, s.top_k, [prefixes[row] for row in rows.tolist()])
-        else:
-            top = log_p.detach().topk(s.top_k, dim=-1).indices  # T: [beams, k]
-        # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j.
-        texts = [prefixes[row] + self.pieces[token] for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
+        found = fixed if fixed is not None else self.candidates(log_p, prefixes, active)
+        top, modality_scores, classifier_scores = found.top, found.modality, found.classifier
+        log_p, log_q = log_p.index_select(0, found.rows), log_q.index_select(0, found.rows)
         shape = top.shape
 
         loss = s.lambda_fluency * fluency_loss(log_p, log_q)
-        modality_scores = self.modality.score(texts).view(shape).to(log_p.device) if self.modality else None
-        classifier_scores = wanted_probability(self.classifier, texts, s.wanted_label).view(shape).to(log_p.device) if self.classifier else None
-
         if self.additive:
             if modality_scores is not None or classifier_scores is not None:
                 scores = torch.zeros(shape, device=log_p.device)  # text-only: a_j ≡ 0, softmax is unchanged

@@ -13,6 +13,7 @@ import torch
 from cgcap.data.media import DecodedMedia, MediaError
 from cgcap.encoders.base import batches, model_dtype, normalised, weighted_mean_direction
 from cgcap.models import LoadedModel
+from cgcap.models.onnx_text import OnnxTextTower, TextBackend, TextFeatures, resolve_text_backend
 
 
 def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
@@ -36,7 +37,7 @@ class ClapAudioEncoder:
     modality = "audio"
 
     def __init__(self, loaded: LoadedModel, device: str = "cpu", text_batch_size: int = 256, window_batch_size: int = 8,
-                 dtype: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, text_backend: TextBackend = "torch", int8: bool = False):
         if loaded.processor is None:
             raise ValueError(f"CLAP model {loaded.spec!r} was loaded without its ClapProcessor")
         self.spec = loaded.spec
@@ -49,6 +50,15 @@ class ClapAudioEncoder:
         self.window_samples = int(self.features.nb_max_samples)
         self.text_batch_size = text_batch_size
         self.window_batch_size = window_batch_size
+        # The text tower scores every candidate; ONNX Runtime runs it faster on a CPU with the same scores.
+        self._text_onnx = None
+        if resolve_text_backend(text_backend, device, int8) == "onnx" and self.dtype == torch.float32:
+            self._text_onnx = OnnxTextTower(TextFeatures(self.model), self.tokenizer, max_length=self._text_max_length,
+                                            int8=int8)
+
+    @property
+    def _text_max_length(self) -> int:
+        return int(min(self.tokenizer.model_max_length, self.model.config.text_config.max_position_embeddings - 2))
 
     @property
     def window_seconds(self) -> float:
@@ -86,6 +96,8 @@ class ClapAudioEncoder:
         texts = list(texts)
         if not texts:
             return torch.empty(0, self.model.config.projection_dim)
+        if self._text_onnx is not None:
+            return normalised(torch.from_numpy(self._text_onnx.vectors(texts)))
         return torch.cat([self._embed_text_batch(list(chunk)) for chunk in batches(texts, self.text_batch_size)])
 
     @torch.inference_mode()

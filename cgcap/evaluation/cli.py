@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from pydantic import ValidationError
 
+    from cgcap import tracking
     from cgcap.config import SettingsError
     from cgcap.evaluation.run import EvaluationError, EvaluationRequest, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
@@ -61,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         if args.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
+        tracking.tracking_uri(settings.tracking.tracking_uri)  # a store that dies with the job fails now, not after captioning
+        if tracking.submitted_working_dir() and not Path(args.output).is_absolute():
+            raise EvaluationError(
+                f"--output {args.output!r} is relative, and this Ray job runs in a temporary copy of its --working-dir "
+                "that Ray deletes with the session; pass an absolute folder that outlives the job (e.g. /runs/NAME)"
+            )
         request = EvaluationRequest(
             dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
             limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         outcome = run_evaluation(request, settings)
     except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
-            ClusterUnreachable) as error:
+            ClusterUnreachable, tracking.TrackingStoreError) as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")

