@@ -33,11 +33,6 @@ from cgcap.encoders.sentence import SentenceEmbedder
 FUNCTION_WORDS = frozenset({"the", "and", "for", "with", "inside", "outside", "small", "large", "effect", "sound"})
 
 
-# Only classes at least half as probable as the top one offer words: bell.flac's "Singing bowl" (0.17 beside
-# Bell 0.46) offered "singing", which the audibility classifier then preferred to "bell".
-CONTENT_SHARE = 0.5
-
-
 class Tagger(Protocol):
     modality: str
     class_names: list[str]
@@ -117,12 +112,11 @@ class TaggerEncoder:
         return self.direction(self.class_probabilities(media))
 
     def content_words(self, media: DecodedMedia) -> list[str]:
-        """The words of the names of the input's confident top classes, most probable first ("Telephone bell
+        """The words of the names of the input's ``top_n`` classes, most probable first ("Telephone bell
         ringing" -> telephone, bell, ringing), for the decoder's candidates (decoding.content_candidates)."""
         probabilities = self.class_probabilities(media)
         words: list[str] = []
-        confident = probabilities >= CONTENT_SHARE * probabilities.max()
-        for index in [i for i in np.argsort(-probabilities)[: self.top_n] if confident[i]]:
+        for index in np.argsort(-probabilities)[: self.top_n]:
             words += [w for w in re.findall(r"[a-z]+", self.tagger.class_names[index].lower())
                       if len(w) > 2 and w not in FUNCTION_WORDS]
         return list(dict.fromkeys(words))
