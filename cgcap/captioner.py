@@ -7,14 +7,14 @@ Serve deployment runs the same ``GuidedDecoder`` with remote scorers instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from cgcap.config import Settings, with_decoding
 from cgcap.decoding import CaptionResult, GuidedDecoder
 from cgcap.decoding.decoder import TokenCallback
-from cgcap.decoding.prompts import settings_for_modalities
+from cgcap.decoding.prompts import ClassifierGuide, classifier_specs, guide_for
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.models import LoadedModel, load, resolve_device
 
@@ -41,13 +41,21 @@ class LazyEncoders(Mapping):
         return len(self.specs)
 
 
+ClassifierLoader = Callable[[str], CandidateScorer]
+
+
 class Captioner:
+    """``classifier`` (a scorer) stands in for every modality's classifier; otherwise each modality's
+    spec is loaded on first use with ``classifier_loader`` (``TextClassifier.load`` by default)."""
+
     def __init__(self, settings: Settings, lm: LoadedModel, classifier: CandidateScorer | None = None,
-                 encoders: Mapping[str, Any] | None = None):
+                 encoders: Mapping[str, Any] | None = None, classifier_loader: ClassifierLoader | None = None):
         self.settings = settings
         self.lm = lm
         self.device = resolve_device(settings.models.device)
         self._classifier = classifier
+        self._classifier_loader = classifier_loader
+        self.classifiers: dict[str, CandidateScorer] = {}  # spec -> loaded scorer
         self.encoders = encoders if encoders is not None else LazyEncoders(
             {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}, self.device
         )
@@ -65,16 +73,25 @@ class Captioner:
         device = resolve_device(settings.models.device)
         return cls(settings, load(settings.models.language_model, task="causal-lm", device=device))
 
+    def classifier_for(self, spec: str) -> CandidateScorer:
+        """The classifier named ``spec``, loaded on first use: plain ZeroCap (λ1 = 0) never loads one."""
+        if self._classifier is not None:
+            return self._classifier
+        if spec not in self.classifiers:
+            if self._classifier_loader is not None:
+                self.classifiers[spec] = self._classifier_loader(spec)
+            else:
+                from cgcap.classifier import TextClassifier
+
+                models = self.settings.models
+                self.classifiers[spec] = TextClassifier.load(spec, device=self.device, backend=models.text_backend,
+                                                             int8=models.text_int8)
+        return self.classifiers[spec]
+
     @property
     def classifier(self) -> CandidateScorer:
-        """Loaded on first use: plain ZeroCap (λ1 = 0) never needs it."""
-        if self._classifier is None:
-            from cgcap.classifier import TextClassifier
-
-            models = self.settings.models
-            self._classifier = TextClassifier.load(models.classifier, device=self.device,
-                                                   backend=models.text_backend, int8=models.text_int8)
-        return self._classifier
+        """The audio (and text-only) classifier."""
+        return self.classifier_for(self.settings.models.classifier)
 
     def settings_for(self, options: dict[str, Any] | None) -> Settings:
         """These settings with per-call ``decoding`` keys changed; bad keys or values raise SettingsError."""
@@ -92,14 +109,15 @@ class Captioner:
         media = decode_media(source, settings.limits, filename, video_frames=settings.media.video_frames)
         decoded = time.perf_counter()
         modality_scorer, used = None, guiding_modalities(media, settings.media.video_mode)
-        settings = settings.model_copy(update={"decoding": settings_for_modalities(settings.decoding, used)})
+        decoding, guide = guide_for(settings.decoding, classifier_specs(settings.models), used)
+        settings = settings.model_copy(update={"decoding": decoding})
         if settings.decoding.lambda_modality > 0:
             modality_scorer = input_scorer(media, self.encoders, video_mode=settings.media.video_mode)
         else:
             used = []
         embedded = time.perf_counter()
         name = filename or (Path(source).name if isinstance(source, (str, Path)) else None)
-        result = self._decode(settings, modality_scorer, on_token)
+        result = self._decode(settings, guide, modality_scorer, on_token)
         result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
         result.timings = {"decode_media": decoded - started, "embed_input": embedded - decoded, **result.timings,
                           "total": time.perf_counter() - started}
@@ -116,18 +134,21 @@ class Captioner:
         if prompt is not None:
             options["prompt"] = prompt
         settings = self.settings_for(options)
+        decoding, guide = guide_for(settings.decoding, classifier_specs(settings.models), [])
         started = time.perf_counter()
-        result = self._decode(settings, None, on_token)
+        result = self._decode(settings.model_copy(update={"decoding": decoding}), guide, None, on_token)
         result.timings["total"] = time.perf_counter() - started
         return result
 
-    def _decode(self, settings: Settings, modality_scorer: CandidateScorer | None,
+    def _decode(self, settings: Settings, guide: ClassifierGuide | None, modality_scorer: CandidateScorer | None,
                 on_token: TokenCallback | None) -> CaptionResult:
-        decoding = settings.decoding
-        decoder = GuidedDecoder(self.lm, decoding)  # validates the settings against this LM first
-        classifier_scorer = self.classifier if decoding.classifier_weight > 0 else None
+        decoder = GuidedDecoder(self.lm, settings.decoding)  # validates the settings against this LM first
+        classifier_scorer = self.classifier_for(guide.classifier) if guide is not None else None
         result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token)
-        if classifier_scorer is not None:
-            result.model_ids["classifier"] = getattr(classifier_scorer, "spec", settings.models.classifier)
+        if guide is not None:
+            # A scorer may know its exact id (e.g. the version an MLflow alias pointed at).
+            guide = guide.model_copy(update={"classifier": getattr(classifier_scorer, "spec", None) or guide.classifier})
+            result.model_ids["classifier"] = guide.classifier
+        result.guide = guide
         result.settings = settings.model_dump()
         return result

@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "cgcap.serving.cli": "serve",
     "cgcap.tracking_cli": "runs",
     "cgcap.data.media_cli": "media",
+    "cgcap.experiments.cli": "experiment",
 }
 
 
@@ -58,9 +59,9 @@ def _models_list(args: argparse.Namespace) -> int:
                      "why_not": reason, "description": entry.description})
     for profile in list_profiles():
         models = load_settings(profile).models
-        for role in ("language_model", "audio_encoder", "image_encoder", "classifier"):
+        for role in ("language_model", "audio_encoder", "image_encoder", "classifier", "image_classifier"):
             spec = getattr(models, role)
-            if spec.split("@")[0] in known_models() or any(row["spec"] == spec for row in rows):
+            if spec is None or spec.split("@")[0] in known_models() or any(row["spec"] == spec for row in rows):
                 continue
             rows.append({"spec": spec, "kind": role, "loadable": _loadable(spec) is None,
                          "why_not": _loadable(spec), "description": f"{profile} profile's {role}"})

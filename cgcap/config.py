@@ -37,13 +37,17 @@ class DecodingSettings(_Section):
     classifier_temperature: float = Field(0.01, gt=0.0, le=100.0, description="tau_cls for the classifier target")
     lambda_modality: float = Field(1.0, ge=0.0, le=100.0, description="weight of L_mod")
     lambda_fluency: float = Field(0.2, ge=0.0, le=100.0, description="lambda0: weight of L_CE (KL(p||q))")
-    lambda_cls: float = Field(0.6, ge=0.0, le=100.0, description="lambda1: weight of L_cls")
+    lambda_cls: float = Field(0.6, ge=0.0, le=100.0, description="lambda1: weight of L_cls (audio, text-only)")
+    image_lambda_cls: float | None = Field(
+        None, ge=0.0, le=100.0, description="lambda1 for images and frame-guided videos; null = lambda_cls")
     classifier_form: Literal["target", "expected", "additive"] = Field(
         "target",
         description="target/expected: the 2025 loss term; additive: the 2023 a_j + w*h(s_j)",
     )
     additive_weight: float = Field(1.0, ge=0.0, le=100.0, description="w of the 2023 additive form")
-    wanted_label: Literal[0, 1] = Field(1, description="classifier label to steer towards")
+    wanted_label: Literal[0, 1] = Field(1, description="classifier label to steer towards (audio, text-only)")
+    image_wanted_label: Literal[0, 1] | None = Field(
+        None, description="label the image classifier steers towards; null = wanted_label")
     fusion: float = Field(0.99, ge=0.0, le=1.0, description="weight of the shifted distribution")
     end_token: str = Field(".", min_length=1)
     end_factor: float = Field(1.01, gt=0.0, le=100.0)
@@ -95,7 +99,9 @@ class ModelSettings(_Section):
     language_model: str = "smollm2-135m"
     audio_encoder: str = "tiny:clap"
     image_encoder: str = "tiny:clip"
-    classifier: str = "minilm-l6"
+    classifier: str = Field("minilm-l6", description="the classifier that steers audio and text-only captions")
+    image_classifier: str | None = Field(
+        None, description="the classifier that steers images and frame-guided videos; null = models.classifier")
     judge_classifier: str | None = None
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     text_backend: Literal["auto", "torch", "onnx"] = Field(

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         dest="runs_command", required=True
     )
     compare = runs.add_parser("compare", help="params and metrics of runs side by side, differences marked")
-    compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    compare.add_argument("run_ids", nargs="*", metavar="RUN_ID")
+    compare.add_argument("--children", action="append", default=[], metavar="PARENT_RUN_ID",
+                         help="also every child run of this parent (an experiment's or a sweep's), repeatable")
     compare.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     compare.add_argument("--differences", action="store_true", help="show only rows whose values differ")
     compare.set_defaults(handler=_compare)
@@ -77,12 +79,22 @@ def _compare(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     client = _client(args.tracking_uri)
-    runs = []
-    for run_id in args.run_ids:
+
+    def get(run_id: str):
         try:
-            runs.append(client.get_run(run_id))
+            return client.get_run(run_id)
         except MlflowException:
             raise CommandError(f"no MLflow run {run_id!r} in {client.tracking_uri}") from None
+
+    runs = [get(run_id) for run_id in args.run_ids]
+    for parent in map(get, args.children):
+        children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+                                      order_by=["attributes.start_time ASC"])
+        if not children:
+            raise CommandError(f"run {parent.info.run_id!r} has no child runs")
+        runs.extend(children)
+    if not runs:
+        raise CommandError("give RUN_IDs or --children PARENT_RUN_ID")
     print(render_comparison(runs, only_differences=args.differences, bold=sys.stdout.isatty()))
     return 0
 

@@ -1,4 +1,7 @@
-"""Classifier deployment: the text classifier, chosen per request by Serve model multiplexing.
+"""Classifier deployment: the text classifiers, chosen per request by Serve model multiplexing.
+
+Each modality's classifier (``models.classifier`` for audio, ``models.image_classifier`` for
+images) is one multiplexed id; a request may also name its own.
 
 The multiplexed model id is a model-store spec, usually an MLflow model URI such as
 ``models:/audibility-classifier@champion``; Serve routes a request to a replica that
@@ -29,15 +32,18 @@ class Classifier:
         from cgcap.tracking import tracking_uri
 
         mlflow.set_tracking_uri(tracking_uri(settings.tracking.tracking_uri))
+        from cgcap.classifier import TextClassifier
+        from cgcap.decoding.prompts import classifiers_in_use
+
         self.default = settings.models.classifier
         self.device = resolve_device(settings.models.device)
         self.backend = {"backend": settings.models.text_backend, "int8": settings.models.text_int8}
-        # The default classifier loads while the replica starts: a first-time fine-tune
-        # (minilm-l6-audibility) or download happens here, not inside the first request,
-        # and a missing default model fails the deployment with its name.
-        from cgcap.classifier import TextClassifier
-
-        self.default_classifier = TextClassifier.load(self.default, self.device, **self.backend)
+        # Each modality's classifier loads while the replica starts: a first-time fine-tune
+        # (minilm-l6-audibility) or download happens here, not inside the first request, and a
+        # missing model fails the deployment with its name. A modality at λ1 = 0 loads none.
+        self.in_use = classifiers_in_use(settings.decoding, settings.models)
+        self.preloaded = {spec: TextClassifier.load(spec, self.device, **self.backend)
+                          for spec in dict.fromkeys(self.in_use.values())}
         self.loaded: dict[str, None] = {}  # ids loaded on this replica, oldest first
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.score, settings.serve)
@@ -47,8 +53,8 @@ class Classifier:
         from cgcap.classifier import TextClassifier
 
         spec = model_id or self.default
-        if spec == self.default:
-            classifier = self.default_classifier
+        if spec in self.preloaded:
+            classifier = self.preloaded[spec]
         else:
             classifier = await asyncio.to_thread(TextClassifier.load, spec, self.device, **self.backend)
         self.loaded.pop(model_id, None)
@@ -67,6 +73,8 @@ class Classifier:
         return await asyncio.to_thread(run_merged, text_lists, classifier.score)
 
     def stats(self) -> DeploymentStats:
-        return DeploymentStats(replica=replica_name(), model_ids={"default_classifier": self.default},
+        return DeploymentStats(replica=replica_name(),
+                               model_ids={"default_classifier": self.default,
+                                          **{f"{rule}_classifier": spec for rule, spec in self.in_use.items()}},
                                batch_sizes=self.batch_sizes.as_dict(),
                                loaded_classifiers=list(self.loaded)[-CLASSIFIERS_PER_REPLICA:])

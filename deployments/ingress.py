@@ -14,7 +14,8 @@ from cgcap.config import Settings
 from cgcap.models import ModelNotFoundError, known_models
 from cgcap.serving.api import create_app
 from cgcap.serving.errors import invalid, unavailable
-from cgcap.serving.options import CaptionOptions
+from cgcap.decoding.prompts import classifier_specs
+from cgcap.serving.options import CaptionOptions, request_guide
 from cgcap.serving.schemas import CaptionResponse, DeploymentStats, HealthResponse, ModelsResponse
 
 # A replica that died or is restarting: the client may retry (503), it is not their input's fault.
@@ -34,11 +35,12 @@ class Ingress:
     def __serve_build_asgi_app__(self):
         return create_app(self)
 
-    async def check_models(self, options: CaptionOptions) -> None:
-        """Load the request's classifier up front, so a missing model is a 422 before any decoding."""
-        if options.decoding.lambda_cls == 0:
+    async def check_models(self, options: CaptionOptions, media: Any) -> None:
+        """Load the classifier this request's modality needs up front, so a missing model is a 422 before decoding."""
+        _, guide = request_guide(options, media)
+        if guide is None:  # λ1 = 0 for this modality: no classifier
             return
-        model_id = options.classifier
+        model_id = guide.classifier
         try:
             await self.classifier.options(multiplexed_model_id=model_id).check.remote()
         except ModelNotFoundError as error:
@@ -85,5 +87,6 @@ class Ingress:
         models = self.settings.models
         return ModelsResponse(language_model=models.language_model,
                               encoders={"audio": models.audio_encoder, "image": models.image_encoder},
-                              default_classifier=models.classifier, loaded_classifiers=loaded,
+                              default_classifier=models.classifier, classifiers=classifier_specs(models),
+                              loaded_classifiers=loaded,
                               named_classifiers=named)

@@ -23,7 +23,7 @@ class FakeChatEndpoint:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 prompt = body["messages"][-1]["content"]
-                kind = "inaudible" if "cannot be heard" in prompt else "audible"
+                kind = "inaudible" if "cannot be" in prompt else "audible"  # label 0 of either recipe
                 queue = endpoint.replies[kind]
                 content = queue.pop(0) if queue else ""
                 answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
@@ -102,6 +102,22 @@ def test_requests_follow_the_published_prompts_with_varied_themes_and_carry_mode
     assert all("one per line" in p for p in prompts)
     themes = [p.split("Theme: ")[1].split(".")[0] for p in prompts]
     assert len(set(themes)) == 4  # every request asks about something else
+
+
+def test_the_visual_recipe_asks_for_what_can_and_cannot_be_seen(tmp_path, environment):
+    seen = ["A red kite hangs above a green hill.\nA cat sleeps on a blue sofa."]
+    unseen = ["The hum of a fridge at night.\nThe smell of fresh bread."]
+    positives, negatives = tmp_path / "visual.txt", tmp_path / "not_visual.txt"
+    with FakeChatEndpoint(seen, unseen) as endpoint:
+        environment(endpoint)
+        code = main(["classifier", "generate-data", "--recipe", "visual", "--positives", str(positives),
+                     "--negatives", str(negatives), "--count", "2", "--per-request", "2"])
+    assert code == 0
+    prompts = [r["body"]["messages"][-1]["content"] for r in endpoint.requests]
+    assert "can be seen in a photograph" in prompts[0] and "cannot be seen" in prompts[1]
+    assert not any("heard" in prompt for prompt in prompts)
+    assert lines(positives) == ["A red kite hangs above a green hill.", "A cat sleeps on a blue sofa."]
+    assert lines(negatives) == ["The hum of a fridge at night.", "The smell of fresh bread."]
 
 
 def test_a_sentence_generated_for_both_classes_is_written_to_neither(tmp_path, environment):

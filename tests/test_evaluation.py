@@ -76,7 +76,12 @@ def test_judge_identical_to_the_guide_is_refused(tmp_path, tracking_uri, capsys)
     status = evaluate(["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
                        "--output", str(tmp_path / "out"), "--profile", "tiny",
                        "--set", "models.judge_classifier=tiny:bert-classifier"])
-    assert status == 2 and "must differ from models.classifier" in capsys.readouterr().err
+    assert status == 2 and "steers audio captions (models.classifier" in capsys.readouterr().err
+    status = evaluate(["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
+                       "--output", str(tmp_path / "out"), "--profile", "tiny",
+                       "--set", "models.image_classifier=tiny:bert-classifier@3",
+                       "--set", "models.judge_classifier=tiny:bert-classifier@3"])
+    assert status == 2 and "steers image captions (models.image_classifier" in capsys.readouterr().err
 
 
 def test_runs_compare_prints_params_and_metrics_side_by_side_marking_differences(tracking_uri, capsys):

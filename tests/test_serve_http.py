@@ -31,6 +31,9 @@ OVERRIDES = [
     "limits.max_image_pixels=300000",
     # Long enough that concurrent requests' scorer calls meet in one batch on a busy 2-core machine.
     "serve.batch_wait_timeout_s=0.02",
+    # Images are steered by their own classifier towards the other label (the offline profile's shape).
+    "models.image_classifier=tiny:bert-classifier@2",
+    "decoding.image_wanted_label=0",
 ]
 
 
@@ -293,6 +296,26 @@ def test_malformed_requests_are_4xx_json(service, kwargs, status, words):
 
 
 # --- Serve behaviour: multiplexed classifiers, batching, recovery --------------------------------
+
+
+def test_each_modality_is_steered_by_its_own_classifier_as_in_the_captioner(service):
+    from cgcap.captioner import Captioner
+
+    png, wav = png_bytes((96, 64)), wav_bytes()
+    options = {"options": json.dumps({"max_tokens": 3})}
+    image = service.post(files={"file": ("astronaut.png", png, "image/png")}, data=options).json()
+    audio = service.post(files={"file": ("tone.wav", wav, "audio/wav")}, data=options).json()
+    assert image["guide"] == {"rule": "image", "classifier": "tiny:bert-classifier@2", "wanted_label": 0,
+                              "weight": 0.6}
+    assert image["model_ids"]["classifier"] == "tiny:bert-classifier@2"
+    assert audio["guide"]["classifier"] == "tiny:bert-classifier" and audio["guide"]["wanted_label"] == 1
+    captioner = Captioner.from_settings(service.settings)
+    for body, source, name in ((image, png, "astronaut.png"), (audio, wav, "tone.wav")):
+        expected = captioner.caption(source, filename=name, options={"max_tokens": 3})
+        assert body["caption"] == expected.caption and body["guide"] == expected.guide.model_dump()
+    models = service.get("/v1/models").json()
+    assert models["classifiers"] == {"audio": "tiny:bert-classifier", "image": "tiny:bert-classifier@2"}
+
 
 
 def test_request_picks_a_non_default_classifier_by_model_id(service):

@@ -68,6 +68,7 @@ def _generate(args: argparse.Namespace) -> int:
         report = generate_sentences(
             EndpointSettings.from_environment(), args.positives, args.negatives, args.count,
             existing=args.existing, per_request=args.per_request, max_requests=args.max_requests,
+            recipe=args.recipe,
         )
     except (GenerationError, DatasetError) as error:
         raise _command_error(str(error)) from None
@@ -114,6 +115,9 @@ def register(subparsers) -> None:
         "generate-data", help="write new labelled sentences with an OpenAI-compatible chat endpoint",
         description="Endpoint from CGCAP_LLM_BASE_URL, CGCAP_LLM_MODEL and (if needed) CGCAP_LLM_API_KEY.",
     )
+    generate.add_argument("--recipe", choices=["audibility", "visual"], default="audibility",
+                          help="audibility: can / cannot be heard (the audio paper's); visual: can / cannot be seen "
+                               "(for the image classifier, registered as visual-classifier)")
     generate.add_argument("--positives", required=True, type=Path, help="append new label-1 sentences here")
     generate.add_argument("--negatives", required=True, type=Path, help="append new label-0 sentences here")
     generate.add_argument("--count", type=_positive_int, default=100, help="new sentences per class")

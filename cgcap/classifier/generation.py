@@ -2,7 +2,10 @@
 
 The audibility set was written by GPT-4 from prompts asking for sentences that can
 and cannot be heard (arXiv 2309.03884). These prompts follow them, and each request
-names a different theme so that the sentences vary. Replies are split into
+names a different theme so that the sentences vary. The ``visual`` recipe is the same
+recipe turned to images: label 1 is something that can be seen (a sight, an object, a
+scene, a colour), label 0 something that cannot (a sound, a smell, a taste, a feeling,
+an idea), which trains the ``visual-classifier`` that steers image captions. Replies are split into
 sentences, cleaned, and kept only if they are new: not in the existing data, not
 already generated, and not generated for both classes.
 """
@@ -28,13 +31,26 @@ THEMES = [
     "water, rivers and the sea", "work and offices", "celebrations and crowds",
 ]
 
-PROMPTS = {
-    1: ("Write {n} different short sentences, one per line, each describing something that can be heard: "
-        "a sound and what makes it, like \"The buzz of a chainsaw cutting wood.\" Theme: {theme}. "
-        "Vary the sources and the wording. Write only the sentences, without numbering."),
-    0: ("Write {n} different short sentences, one per line, each describing something that cannot be heard: "
-        "a sight, an object or a state that makes no sound, like \"Frosted window obscures view but allows light.\" "
-        "Theme: {theme}. Vary the subjects and the wording. Write only the sentences, without numbering."),
+# recipe -> label -> prompt. Label 1 is the property the decoder steers towards by default.
+RECIPES = {
+    "audibility": {
+        1: ("Write {n} different short sentences, one per line, each describing something that can be heard: "
+            "a sound and what makes it, like \"The buzz of a chainsaw cutting wood.\" Theme: {theme}. "
+            "Vary the sources and the wording. Write only the sentences, without numbering."),
+        0: ("Write {n} different short sentences, one per line, each describing something that cannot be heard: "
+            "a sight, an object or a state that makes no sound, like \"Frosted window obscures view but allows "
+            "light.\" Theme: {theme}. Vary the subjects and the wording. Write only the sentences, without numbering."),
+    },
+    "visual": {
+        1: ("Write {n} different short sentences, one per line, each describing something that can be seen in a "
+            "photograph: objects, people or animals, their colours, shapes and places, like \"A red kite hangs "
+            "above a green hill.\" Theme: {theme}. Vary the subjects and the wording. Write only the sentences, "
+            "without numbering."),
+        0: ("Write {n} different short sentences, one per line, each describing something that cannot be seen: "
+            "a sound, a smell, a taste, a feeling or an idea, like \"The distant hum of a refrigerator at "
+            "night.\" Theme: {theme}. Vary the subjects and the wording. Write only the sentences, without "
+            "numbering."),
+    },
 }
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s*")
@@ -127,8 +143,12 @@ def generate_sentences(
     existing: list[Path] = (),
     per_request: int = 20,
     max_requests: int | None = None,
+    recipe: str = "audibility",
 ) -> GenerationReport:
-    """Append ``per_class`` new sentences of each class to the two output files."""
+    """Append ``per_class`` new sentences of each class to the two output files, asked for with ``recipe``'s prompts."""
+    if recipe not in RECIPES:
+        raise GenerationError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+    prompts = RECIPES[recipe]
     outputs = {1: Path(positives_out), 0: Path(negatives_out)}
     seen = _existing_keys([*outputs.values(), *map(Path, existing)])
     new: dict[int, list[str]] = {1: [], 0: []}
@@ -138,7 +158,7 @@ def generate_sentences(
     for label in (1, 0):
         while len(new[label]) < per_class and requests < max_requests:
             theme = THEMES[requests % len(THEMES)]
-            prompt = PROMPTS[label].format(n=min(per_request, per_class - len(new[label])), theme=theme)
+            prompt = prompts[label].format(n=min(per_request, per_class - len(new[label])), theme=theme)
             requests += 1
             for sentence in parse_reply(ask(endpoint, prompt)):
                 key = sentence_key(sentence)

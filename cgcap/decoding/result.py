@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cgcap.decoding.prompts import ClassifierGuide
+
 
 class Beam(BaseModel):
     text: str
@@ -27,6 +29,7 @@ class CaptionResult(BaseModel):
     modality_score_name: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     model_ids: dict[str, str | None] = Field(default_factory=dict)
+    guide: ClassifierGuide | None = None  # the classifier that steered this input; None when λ1 = 0
     settings: dict[str, Any] = Field(default_factory=dict)
     # What was wrong with the input that was captioned anyway (a short data chunk, a tag
     # libsndfile refused); empty for a clean file.

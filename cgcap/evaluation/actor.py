@@ -41,6 +41,7 @@ class CaptioningActor:
 
     def caption_item(self, key: str, path: str) -> Prediction:
         from cgcap.data.media import MediaError
+        from cgcap.metrics.grounding import ends_on_own
 
         started = time.perf_counter()
         try:
@@ -59,7 +60,9 @@ class CaptioningActor:
             modality_score=best.modality_score if best else None,
             classifier_score=best.classifier_score if best else None,
             seconds=time.perf_counter() - started,
+            ended_on_own=ends_on_own(result),
             model_ids=json.dumps(result.model_ids),
+            guide=result.guide.model_dump_json() if result.guide is not None else None,
         )
 
     def encoders(self) -> dict[str, Any]:

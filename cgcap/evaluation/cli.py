@@ -12,11 +12,8 @@ from cgcap.cli import add_settings_arguments, settings_from_args
 from cgcap.data.datasets import READERS, DatasetError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jobs/evaluate.py",
-        description="Caption a dataset with a Ray Data actor pool, score it, and log one MLflow run.",
-    )
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dataset, its subset, the output folder and MLflow: shared by evaluations and experiments."""
     parser.add_argument("--dataset", required=True, choices=sorted(READERS))
     parser.add_argument("--data-root", required=True, help="the dataset's folder, in its published layout")
     parser.add_argument("--split", default=None, help="e.g. test (AudioCaps), evaluation (Clotho), test (COCO Karpathy)")
@@ -25,11 +22,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     parser.add_argument("--ids", default=None, help="comma-separated item ids, or @FILE with one id per line")
     parser.add_argument("--run-name", default=None)
-    parser.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
-                        help="one child run per value, e.g. decoding.lambda_cls=0,0.3,0.6,0.9")
     parser.add_argument("--quiet", action="store_true", help="do not print each caption")
+    parser.add_argument("--in-process", action="store_true",
+                        help="caption in this process with the same actor class, without Ray (small runs)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join, host:port (default: RAY_ADDRESS, else a new local Ray)")
+
+
+def request_from_args(args: argparse.Namespace):
+    """The ``EvaluationRequest`` of ``add_dataset_arguments``' options; ``--tracking-uri`` wins over settings."""
+    from cgcap.evaluation.run import EvaluationRequest
+
+    if args.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
+    return EvaluationRequest(
+        dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
+        limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
+        in_process=args.in_process, ray_address=args.address,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobs/evaluate.py",
+        description="Caption a dataset with a Ray Data actor pool, score it, and log one MLflow run.",
+    )
+    add_dataset_arguments(parser)
+    parser.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+                        help="one child run per value, e.g. decoding.lambda_cls=0,0.3,0.6,0.9")
     add_settings_arguments(parser)
     return parser
 
@@ -53,26 +73,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from cgcap import tracking
     from cgcap.config import SettingsError
-    from cgcap.evaluation.run import EvaluationError, EvaluationRequest, run_evaluation
+    from cgcap.evaluation.run import EvaluationError, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
     from cgcap.models import ModelNotFoundError
     from cgcap.ray_connection import ClusterUnreachable
 
     try:
         settings = settings_from_args(args)
-        if args.tracking_uri:
-            os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # wins over settings, as tracking.py says
+        request = request_from_args(args)
         tracking.tracking_uri(settings.tracking.tracking_uri)  # a store that dies with the job fails now, not after captioning
         if tracking.submitted_working_dir() and not Path(args.output).is_absolute():
             raise EvaluationError(
                 f"--output {args.output!r} is relative, and this Ray job runs in a temporary copy of its --working-dir "
                 "that Ray deletes with the session; pass an absolute folder that outlives the job (e.g. /runs/NAME)"
             )
-        request = EvaluationRequest(
-            dataset=args.dataset, data_root=args.data_root, split=args.split, output=args.output,
-            limit=args.limit, ids=_ids(args.ids), run_name=args.run_name, echo=not args.quiet,
-            ray_address=args.address,
-        )
         if args.sweep:
             parent_id, outcomes = run_sweep(request, settings, args.sweep)
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))

@@ -192,7 +192,9 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     row.seconds = result.timings.get("total", 0.0)
     row.tokens = int(result.timings.get("tokens", 0))
     if judge is not None:
-        row.classifier_score = float(wanted_probability(judge, [result.caption], settings.decoding.wanted_label)[0])
+        # The label this input's modality steers towards (images may want the other one).
+        wanted = result.settings.get("decoding", {}).get("wanted_label", settings.decoding.wanted_label)
+        row.classifier_score = float(wanted_probability(judge, [result.caption], wanted)[0])
     elif chosen is not None:
         row.classifier_score = chosen.classifier_score
     return row

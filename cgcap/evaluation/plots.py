@@ -63,3 +63,64 @@ def plot_sweep(key: str, values: list[float | str], metrics: list[dict[str, floa
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def plot_quality_vs_seconds(rows: list[dict], metrics: list[str], path: Path) -> Path | None:
+    """Each quality metric against seconds per caption, one point per setting, labelled (e.g. n = 5)."""
+    metrics = [name for name in metrics if any(name in row["metrics"] for row in rows)]
+    if not metrics:
+        return None
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 2.8), squeeze=False)
+    for axis, name in zip(axes[0], metrics):
+        points = [(row["seconds_per_item"], row["metrics"][name], row["label"]) for row in rows
+                  if name in row["metrics"] and row["seconds_per_item"] is not None]
+        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+        for x, y, label in points:
+            axis.annotate(label, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("seconds per caption", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_matrix(rows: list[str], columns: list[str], values: list[list[float | None]], title: str,
+                path: Path) -> Path:
+    """A heat map with each cell's value written in it (e.g. classifier x modality gains)."""
+    import numpy as np
+
+    grid = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+    figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(columns), 1.2 + 0.7 * len(rows)))
+    limit = np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 1.0
+    axis.imshow(grid, cmap="RdBu", vmin=-limit or -1.0, vmax=limit or 1.0)
+    axis.set_xticks(range(len(columns)), columns, fontsize=8)
+    axis.set_yticks(range(len(rows)), rows, fontsize=8)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            axis.text(j, i, "-" if value is None else f"{value:+.3f}", ha="center", va="center", fontsize=8)
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_accuracy_bars(labels: list[str], series: dict[str, list[float | None]], thresholds: dict[str, float],
+                       path: Path) -> Path:
+    """Grouped bars (e.g. real and synthetic accuracy per classifier) with the thresholds as lines."""
+    figure, axis = plt.subplots(figsize=(2.0 + 1.4 * len(labels), 3.0))
+    width = 0.8 / max(1, len(series))
+    for index, (name, values) in enumerate(series.items()):
+        positions = [i + index * width for i in range(len(labels))]
+        axis.bar(positions, [float("nan") if v is None else v for v in values], width, label=name)
+    for name, value in thresholds.items():
+        axis.axhline(value, linestyle="--", linewidth=1, color="grey")
+        axis.text(len(labels) - 0.5, value, name, fontsize=7, va="bottom", ha="right")
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=7)
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

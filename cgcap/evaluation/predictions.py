@@ -26,7 +26,9 @@ class Prediction(BaseModel):
     modality_score: float | None = None  # the decoder's own score of prompt + caption
     classifier_score: float | None = None  # the guide classifier's P(wanted label)
     seconds: float | None = None
+    ended_on_own: bool | None = None  # the caption ended with the end token, not at max_tokens
     model_ids: str | None = None  # JSON of CaptionResult.model_ids: the exact models behind the caption
+    guide: str | None = None  # JSON of CaptionResult.guide: the classifier that steered this item; None at λ1 = 0
 
 
 class PredictionStore:

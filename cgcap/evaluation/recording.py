@@ -45,7 +45,27 @@ def run_params(request, settings: Settings, manifest: DatasetManifest, predictio
             model_ids.update({k: v for k, v in json.loads(row.model_ids).items() if v is not None or k not in model_ids})
     for role, model_id in sorted(model_ids.items()):
         params[f"model_id.{role}"] = "null" if model_id is None else str(model_id)
+    params.update(guide_params(predictions.values()))
     return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
+
+
+def mean_seconds(predictions: dict[str, Prediction]) -> float | None:
+    """Mean seconds per captioned item (the actor's time from file to caption)."""
+    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
+    return sum(seconds) / len(seconds) if seconds else None
+
+
+def guide_params(predictions) -> dict[str, str]:
+    """``guide.<modality>``: which classifier steered that modality's items, towards which label ("none" at λ1 = 0)."""
+    seen: dict[str, set[str]] = {}
+    for row in predictions:
+        if row.caption is None or row.modality is None:
+            continue
+        guide = json.loads(row.guide) if row.guide else None
+        text = "none" if guide is None else (f"{guide['classifier']} label {guide['wanted_label']} "
+                                             f"weight {guide['weight']:g} ({guide['rule']} rule)")
+        seen.setdefault(row.modality, set()).add(text)
+    return {f"guide.{modality}": " | ".join(sorted(texts)) for modality, texts in sorted(seen.items())}
 
 
 def write_reports(
@@ -114,9 +134,9 @@ def record_run(request, settings: Settings, manifest, predictions, report: Metri
     files = write_reports(output / "report", manifest, predictions, report, counts)
     metrics = dict(report.corpus)
     metrics.update({key: float(value) for key, value in counts.items()})
-    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
-    if seconds:
-        metrics["seconds_per_item"] = sum(seconds) / len(seconds)
+    seconds = mean_seconds(predictions)
+    if seconds is not None:
+        metrics["seconds_per_item"] = seconds
     tags = {"cgcap.kind": "evaluation", "cgcap.dataset": manifest.dataset, "cgcap.output": str(output.resolve())}
     # Unavailable metrics are tagged with the reason rather than logged as 0.
     tags.update({f"unavailable.{name}": reason[:5000] for name, reason in report.unavailable.items()})

@@ -42,6 +42,7 @@ class EvaluationRequest(BaseModel):
     ids: list[str] | None = None
     run_name: str | None = None
     parent_run_id: str | None = None  # set by sweeps: this run is a child
+    in_process: bool = False  # caption in this process with the same actor class, no Ray (small runs)
     echo: bool = True  # print each caption as it lands
     ray_address: str | None = None  # a Ray cluster to join (else RAY_ADDRESS, else a local Ray)
 
@@ -53,15 +54,21 @@ class EvaluationOutcome(BaseModel):
     unavailable: dict[str, str]
     counts: dict[str, int]
     seconds_per_caption: float | None = None  # median over the predictions (the first of a modality loads its encoder)
+    seconds_per_item: float | None = None
 
 
 def check_judge(settings: Settings) -> None:
+    from cgcap.decoding.prompts import classifiers_in_use
+
     judge = settings.models.judge_classifier
-    if judge is not None and judge == settings.models.classifier:
-        raise SettingsError(
-            f"models.judge_classifier must differ from models.classifier ({judge!r}): "
-            "a guide judging its own captions measures nothing"
-        )
+    guides = classifiers_in_use(settings.decoding, settings.models)
+    for rule, spec in guides.items():
+        if judge is not None and judge == spec:
+            key = "models.classifier" if rule == "audio" else "models.image_classifier"
+            raise SettingsError(
+                f"models.judge_classifier must differ from the classifier that steers {rule} captions "
+                f"({key} = {judge!r}): a guide judging its own captions measures nothing"
+            )
 
 
 def _check_output(output: Path, settings: Settings, manifest: DatasetManifest) -> None:
@@ -141,6 +148,22 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
     return written
 
 
+def caption_in_process(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True) -> int:
+    """The same actor class called here, batch by batch: for runs so small that starting Ray dominates."""
+    from cgcap.evaluation.actor import CaptioningActor
+
+    actor = CaptioningActor(settings.model_dump(mode="json"))
+    written, size = 0, settings.evaluation.batch_size
+    for start in range(0, len(items), size):
+        rows = [actor.caption_item(item["id"], item["media_path"]) for item in items[start:start + size]]
+        store.write_batch(rows)
+        written += len(rows)
+        log.info("captioned %d/%d", written, len(items))
+        if echo:
+            print_captions(rows)
+    return written
+
+
 def print_captions(rows: list[Prediction]) -> None:
     """One line per item, ``id<TAB>caption`` (or the error), as the job's user reads them."""
     for row in rows:
@@ -169,7 +192,7 @@ def locked_output(output: Path) -> Iterator[None]:
 
 def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetManifest,
               output: Path) -> EvaluationOutcome:
-    from cgcap.evaluation.recording import record_run
+    from cgcap.evaluation.recording import mean_seconds, record_run
     from cgcap.evaluation.scoring import score_predictions
 
     _check_output(output, settings, manifest)
@@ -192,7 +215,10 @@ def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetM
     log.info("%s/%s: %d items, %d already done, %d missing, %d to caption", manifest.dataset, manifest.split,
              len(manifest.items), len(done & {i.id for i in manifest.items}), len(missing), len(pending))
     if pending:
-        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
+        if request.in_process:
+            caption_in_process(pending, settings, store, echo=request.echo)
+        else:
+            caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
 
     wanted = {item.id for item in manifest.items}
     predictions = {row.id: row for row in store.read() if row.id in wanted}
@@ -200,5 +226,5 @@ def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetM
     run_id = record_run(request, settings, manifest, predictions, report, counts, output)
     seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
     return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
-                             unavailable=report.unavailable, counts=counts,
+                             unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions),
                              seconds_per_caption=float(statistics.median(seconds)) if seconds else None)

@@ -47,7 +47,44 @@ def score_predictions(
     names = similarity_names(settings.models.audio_encoder, settings.models.image_encoder)
     report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}, names))
     report = report.merge(_audibility(captions, settings))
+    report = report.merge(grounding_metrics(manifest, predictions))
     return report, count_items(manifest, predictions)
+
+
+def grounding_metrics(manifest: DatasetManifest, predictions: dict[str, Prediction]) -> MetricReport:
+    """Whether captions name their content (``hit_rate``, for datasets with a word list per file, as the
+    grounding dev set has), the share of real words and of captions that ended on their own."""
+    from pathlib import Path
+
+    from cgcap.data.devset import CONTENT_WORDS, read_content_words
+    from cgcap.metrics.grounding import count_real_words, names_content
+
+    done = {key: row for key, row in predictions.items() if row.caption is not None}
+    report = MetricReport()
+    if not done:
+        return report
+    has_words = manifest.dataset == "folder" and (Path(manifest.root) / CONTENT_WORDS).is_file()
+    words = read_content_words(manifest.root) if has_words else {}
+    real = total = 0
+    for key, row in done.items():
+        caption = " ".join(filter(None, (row.prompt, row.caption)))
+        found, count = count_real_words(caption, row.prompt)
+        real, total = real + found, total + count
+        figures = {"real_word_share": found / count} if count else {}
+        if key in words:
+            figures["hit"] = float(names_content(caption, words[key], row.prompt))
+        if row.ended_on_own is not None:
+            figures["ended_on_own"] = float(row.ended_on_own)
+        report.per_item[key] = figures
+    if total:
+        report.corpus["real_word_share"] = real / total  # pooled, as the grounding benchmark reports it
+    for corpus_name, item_name in (("hit_rate", "hit"), ("ends_on_own_share", "ended_on_own")):
+        values = [figures[item_name] for figures in report.per_item.values() if item_name in figures]
+        if values:
+            report.corpus[corpus_name] = sum(values) / len(values)
+    if not words:
+        report.unavailable["hit_rate"] = f"the dataset has no word list per file ({CONTENT_WORDS})"
+    return report
 
 
 def _bert_score(captions, references, settings: Settings) -> MetricReport:

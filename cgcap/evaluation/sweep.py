@@ -39,6 +39,24 @@ def _plot_value(value: str) -> float | str:
     return float(parsed) if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) else value
 
 
+def open_parent_run(output: Path, settings: Settings, run_name: str, tags: dict[str, str],
+                    params: dict[str, str], resume: bool = True) -> str:
+    """Start (or, with a live marker in ``output``, resume) a parent run; its id is kept in ``output``."""
+    import mlflow
+
+    from cgcap import tracking
+    from cgcap.evaluation.recording import log_params_resumed, resumable_run_id
+
+    output.mkdir(parents=True, exist_ok=True)
+    experiment_id = tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+    marker = output / PARENT_MARKER
+    run_id = resumable_run_id(marker, experiment_id) if resume else None
+    with mlflow.start_run(run_id=run_id, run_name=run_name, tags=tags) as parent:
+        marker.write_text(json.dumps({"run_id": parent.info.run_id}))
+        log_params_resumed(parent, params)
+        return parent.info.run_id
+
+
 def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
     # The parent folder is locked too: two sweeps into it would share its run marker.
     with locked_output(Path(request.output)):
@@ -48,23 +66,15 @@ def run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tup
 def _run_sweep(request: EvaluationRequest, settings: Settings, sweep: str) -> tuple[str, list[EvaluationOutcome]]:
     import mlflow
 
-    from cgcap import tracking
     from cgcap.evaluation.plots import plot_sweep
-    from cgcap.evaluation.recording import log_params_resumed, resumable_run_id
 
     key, values = parse_sweep(sweep)
     variants = [settings_with(settings, key, value) for value in values]  # refuse bad values before any work
     output = Path(request.output)
-    output.mkdir(parents=True, exist_ok=True)
-    experiment_id = tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
-    marker = output / PARENT_MARKER
-    with mlflow.start_run(run_id=resumable_run_id(marker, experiment_id), run_name=request.run_name or f"sweep {key}",
-                          tags={"cgcap.kind": "sweep", "cgcap.sweep.key": key}) as parent:
-        parent_id = parent.info.run_id
-        marker.write_text(json.dumps({"run_id": parent_id}))
-        params = {k: "null" if v is None else str(v)[:6000] for k, v in settings.flat().items() if k != key}
-        params.update({"sweep.key": key, "sweep.values": ",".join(values)})
-        log_params_resumed(parent, params)
+    params = {k: "null" if v is None else str(v)[:6000] for k, v in settings.flat().items() if k != key}
+    params.update({"sweep.key": key, "sweep.values": ",".join(values)})
+    parent_id = open_parent_run(output, settings, request.run_name or f"sweep {key}",
+                                {"cgcap.kind": "sweep", "cgcap.sweep.key": key}, params)
     outcomes = []
     for value, variant in zip(values, variants):
         child = request.model_copy(update={

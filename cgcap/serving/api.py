@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 class CaptionService(Protocol):
     settings: Settings
 
-    async def check_models(self, options: CaptionOptions) -> None:
-        """Load what the request names (e.g. its classifier) so a missing model is a 4xx up front."""
+    async def check_models(self, options: CaptionOptions, media: Any) -> None:
+        """Load what the request needs (its modality's classifier) so a missing model is a 4xx up front."""
 
     async def caption(self, media: Any, options: CaptionOptions, filename: str | None,
                       request_id: str) -> CaptionResponse: ...
@@ -166,7 +166,7 @@ def create_app(service: CaptionService) -> FastAPI:
         options = parse_options(upload.options, settings)
         media = await _decode(upload.content, upload.filename, settings)
         _check_modality(media, options)
-        await service.check_models(options)  # before streaming starts, so the status code can still say 422
+        await service.check_models(options, media)  # before streaming starts, so the status code can still say 422
         headers = {"X-Request-ID": request_id}
         if stream or "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_stream(media, options, upload.filename, request_id),

@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable
 
 from cgcap.models import LoadedModel
-from cgcap.serving.options import CaptionOptions, video_mode
+from cgcap.serving.options import CaptionOptions, request_guide, video_mode
 from cgcap.serving.remote import BatchTally, RemoteClassifier, RemoteEncoder
 from cgcap.serving.schemas import CaptionResponse
 
@@ -28,33 +28,30 @@ def caption_with_remote_scorers(
 ) -> CaptionResponse:
     """The same loop as ``Captioner.caption``, with the Encoder and Classifier deployments as scorers."""
     from cgcap.decoding import GuidedDecoder
-    from cgcap.decoding.prompts import settings_for_modalities
     from cgcap.encoders import guiding_modalities, input_scorer
     from cgcap.metrics.similarity import guided_score_name
 
     started = time.perf_counter()
     tally = BatchTally()
-    decoding = options.decoding
-    modality_scorer, guided = None, []
-    if media is not None:
-        guided = guiding_modalities(media, video_mode(options))
-        decoding = settings_for_modalities(decoding, guided)
+    decoding, guide = request_guide(options, media)
+    modality_scorer = None
+    guided = guiding_modalities(media, video_mode(options)) if media is not None else []
     if media is not None and decoding.lambda_modality > 0:
         encoders = {modality: RemoteEncoder(encoder_handle, modality, spec, tally)
                     for modality, spec in encoder_specs.items()}
         modality_scorer = input_scorer(media, encoders, video_mode=video_mode(options))
-    # lambda_cls = 0 is plain ZeroCap: no classifier calls at all.
-    classifier_scorer = RemoteClassifier(classifier_handle, options.classifier, tally) if decoding.lambda_cls > 0 else None
+    # No guide (λ1 = 0 for this modality) is plain ZeroCap: no classifier calls at all.
+    classifier_scorer = RemoteClassifier(classifier_handle, guide.classifier, tally) if guide is not None else None
     scorers_ready = time.perf_counter()
 
     result = GuidedDecoder(lm, decoding).caption(modality_scorer, classifier_scorer, on_token=on_token)
 
     used_encoders = ({"audio", "image"} if media.modality == "video" else {media.modality}) if media is not None else set()
-    model_ids = {"language_model": lm.spec, "classifier": options.classifier,
+    model_ids = {"language_model": lm.spec, **({"classifier": guide.classifier} if guide is not None else {}),
                  **{f"{m}_encoder": spec for m, spec in encoder_specs.items() if m in used_encoders}}
     timings = {**result.timings, "scorer_setup": scorers_ready - started, "decoder_total": time.perf_counter() - started}
     return CaptionResponse(
-        **{**result.model_dump(), "input": filename, "modality": media.modality if media is not None else None,
+        **{**result.model_dump(), "guide": guide, "input": filename, "modality": media.modality if media is not None else None,
            "timings": timings, "model_ids": {**result.model_ids, **model_ids},
            "modality_score_name": guided_score_name(guided, encoder_specs) if modality_scorer is not None else None,
            "settings": {**(result.settings or {"decoding": decoding.model_dump()}), "request_options": options.overrides},

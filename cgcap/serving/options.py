@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from cgcap.config import DecodingSettings, ServeSettings, Settings, SettingsError, with_decoding
+from cgcap.decoding.prompts import ClassifierGuide, classifier_specs, guide_for
 from cgcap.serving.errors import RequestRejected, invalid
 
 Modality = Literal["audio", "image", "video"]
@@ -25,7 +26,8 @@ class CaptionOptions(BaseModel):
     decoding: DecodingSettings  # the profile's decoding settings with the request's overrides applied
     overrides: dict[str, Any]  # only the keys the request set, echoed back in the response
     modality: Modality | None = None  # what the client says the file is; checked against the decoded file
-    classifier: str  # a model-store spec or MLflow model URI; the Serve multiplexed model id
+    classifier: str | None = None  # the request's own classifier (the Serve multiplexed model id); None = its modality's
+    classifiers: dict[str, str] = {}  # each modality rule's classifier from the settings: {"audio": ..., "image": ...}
     default_video_mode: str = "both"  # settings.media.video_mode, used when modality does not pick a track
 
 
@@ -38,11 +40,11 @@ def _ceilings(serve: ServeSettings) -> dict[str, int]:
             "max_tokens": serve.max_tokens, "beam_size": serve.max_beam_size}
 
 
-def classifier_allowed(spec: str, default: str) -> bool:
+def classifier_allowed(spec: str, defaults: list[str]) -> bool:
     """Requests may name MLflow models and the store's named models, never a path on the server."""
     from cgcap.models import known_models
 
-    if spec == default or spec.startswith("models:/"):
+    if spec in defaults or spec.startswith("models:/"):
         return True
     name = spec.split("@", 1)[0] if spec.startswith("tiny:") else spec
     return name in known_models() and (spec == name or spec[len(name) + 1:].isdigit())
@@ -73,12 +75,12 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
     if modality is not None and modality not in ("audio", "image", "video"):
         raise _option_error(f"modality must be audio, image or video, got {modality!r}", "modality")
 
-    default_classifier = settings.models.classifier
-    classifier = data.get("classifier", default_classifier)
-    if not isinstance(classifier, str) or not classifier.strip():
+    defaults = classifier_specs(settings.models)
+    classifier = data.get("classifier")
+    if classifier is not None and (not isinstance(classifier, str) or not classifier.strip()):
         raise _option_error(f"classifier must be a model id string, got {classifier!r}", "classifier")
-    classifier = classifier.strip()
-    if not classifier_allowed(classifier, default_classifier):
+    classifier = classifier.strip() if classifier is not None else None
+    if classifier is not None and not classifier_allowed(classifier, list(defaults.values())):
         raise _option_error(
             f"classifier {classifier!r} is not allowed: use an MLflow model URI (models:/NAME@ALIAS) "
             "or a named model from GET /v1/models", "classifier")
@@ -99,9 +101,17 @@ def parse_options(raw: str | bytes | dict[str, Any] | None, settings: Settings) 
         if key in overrides and value > ceiling:
             raise _option_error(f"{key} {value} is above this service's limit of {ceiling}", key)
     return CaptionOptions(decoding=decoding, overrides=overrides, modality=modality, classifier=classifier,
-                          default_video_mode=settings.media.video_mode)
+                          classifiers=defaults, default_video_mode=settings.media.video_mode)
 
 
 def video_mode(options: CaptionOptions) -> str:
     """For a video, ``modality`` picks the guiding track (audio or image); otherwise settings.media.video_mode."""
     return options.modality if options.modality in ("audio", "image") else options.default_video_mode
+
+
+def request_guide(options: CaptionOptions, media: Any) -> tuple[DecodingSettings, ClassifierGuide | None]:
+    """This request's decoding for its input's modality and the classifier that steers it (the Captioner's rule)."""
+    from cgcap.encoders import guiding_modalities
+
+    guiding = guiding_modalities(media, video_mode(options)) if media is not None else []
+    return guide_for(options.decoding, options.classifiers, guiding, options.classifier)

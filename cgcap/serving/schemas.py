@@ -59,7 +59,8 @@ class HealthResponse(BaseModel):
 class ModelsResponse(BaseModel):
     language_model: str
     encoders: dict[str, str]  # modality -> spec
-    default_classifier: str
+    default_classifier: str  # the audio (and text-only) classifier
+    classifiers: dict[str, str] = Field(default_factory=dict)  # modality rule (audio, image) -> classifier spec
     loaded_classifiers: list[str]
     classifier_forms: list[str] = Field(
         default_factory=lambda: ["models:/NAME@ALIAS", "models:/NAME/VERSION", "named store models"])
