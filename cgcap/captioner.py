@@ -130,6 +130,8 @@ class Captioner:
                       modality_scorer: CandidateScorer | None = None, on_token: TokenCallback | None = None,
                       should_stop: StopCheck | None = None) -> CaptionResult:
         """Caption decoded media; ``modality_scorer`` may be one ``input_scorer`` already built for it."""
+        from cgcap.metrics.similarity import guided_score_name
+
         settings = settings or self.settings
         started = time.perf_counter()
         plan = self.plan(settings, media)
@@ -139,7 +141,9 @@ class Captioner:
         result = self._decode(settings, plan, modality_scorer if plan.encoders else None, on_token, should_stop)
         result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
         result.timings = {"embed_input": embedded - started, **result.timings, "total": time.perf_counter() - started}
-        result.model_ids.update({f"{m}_encoder": self.encoder_spec(m) for m in plan.encoders})
+        specs = {m: self.encoder_spec(m) for m in plan.encoders}
+        result.model_ids.update({f"{m}_encoder": spec for m, spec in specs.items()})
+        result.modality_score_name = guided_score_name(list(plan.encoders), specs)
         return result
 
     def caption_text_only(self, prompt: str | None = None, options: dict[str, Any] | None = None,

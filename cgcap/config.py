@@ -65,6 +65,17 @@ class DecodingSettings(_Section):
     fusion: float = Field(0.99, ge=0.0, le=1.0, description="weight of the shifted distribution")
     end_token: str = Field(".", min_length=1, json_schema_extra=service_limit("max_prompt_chars"))
     end_factor: float = Field(1.01, gt=0.0, le=100.0)
+    end_ramp: float = Field(
+        0.0, ge=0.0, le=10.0,
+        description="added to the end token's logit per caption token after the first (0: ZeroCap's rule only); "
+                    "a caption then ends on its own before max_tokens",
+    )
+    content_candidates: bool = Field(
+        False, description="the input's own words (a tagger encoder's class names) join the top-k candidates",
+    )
+    first_word_apart: bool = Field(
+        False, description="the first caption token starts a new word instead of gluing onto the prompt's last word",
+    )
     forbidden_factor: float = Field(20.0, ge=1.0, le=1e6)
     repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")
     beam_size: int = Field(1, ge=1, le=64, json_schema_extra=service_limit("max_beam_size"),

@@ -1,4 +1,4 @@
-"""Encoder deployment: the modality models (CLAP for audio, CLIP for images)."""
+"""Encoder deployment: the modality models (CLAP or a tagger for audio, CLIP or a tagger for images)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ class Encoder:
 
     async def embed_input(self, modality: str, media) -> torch.Tensor:
         return await asyncio.to_thread(self.encoders[modality].embed_input, media)
+
+    async def content_words(self, modality: str, media) -> list[str]:
+        from cgcap.encoders.input_scoring import content_words
+
+        return await asyncio.to_thread(content_words, self.encoders[modality], media)
 
     # Limits come from settings.serve in __init__; these are only the starting values.
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)

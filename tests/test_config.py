@@ -21,6 +21,8 @@ def test_every_profile_loads_and_names_its_models():
     assert paper.models.image_encoder.startswith("open_clip:ViT-B-32")
     assert "clap" in paper.models.audio_encoder
     assert offline.models.language_model == "smollm2-135m"
+    # Grounded without a hub: packaged taggers in MiniLM's sentence space, not random encoders.
+    assert (offline.models.audio_encoder, offline.models.image_encoder) == ("yamnet-minilm", "efficientnet-lite2-minilm")
     assert all(spec.startswith("tiny:") for spec in
                (tiny.models.language_model, tiny.models.audio_encoder, tiny.models.image_encoder, tiny.models.classifier))
 

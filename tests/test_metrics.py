@@ -98,3 +98,17 @@ def test_similarity_is_cosine_and_grouped_by_modality():
     report = similarity_report({"a1": 0.2, "a2": 0.4, "i1": -0.1}, {"a1": "audio", "a2": "audio", "i1": "image"})
     assert report.corpus == pytest.approx({"CLAP-S": 0.3, "CLIP-S": -0.1})
     assert "video-S" in report.unavailable and report.per_item["i1"] == {"CLIP-S": -0.1}
+
+
+def test_a_tagger_encoders_similarity_is_reported_under_its_own_name_never_clap_s():
+    from cgcap.metrics.similarity import guided_score_name, similarity_name, similarity_names
+
+    assert similarity_name("audio", "yamnet-minilm") == "yamnet-minilm-S"
+    assert similarity_name("image", "efficientnet-lite2-minilm") == "efficientnet-lite2-minilm-S"
+    assert similarity_name("audio", "tiny:clap@3") == "CLAP-S" and similarity_name("image", "tiny:clip") == "CLIP-S"
+    assert similarity_name("audio", "laion/clap-htsat-unfused") == "CLAP-S"
+    assert guided_score_name(["image", "audio"], {}) == "video-S" and guided_score_name([], {}) is None
+    names = similarity_names("yamnet-minilm", "tiny:clip")
+    report = similarity_report({"a1": 0.2, "i1": -0.1}, {"a1": "audio", "i1": "image"}, names)
+    assert report.corpus == pytest.approx({"yamnet-minilm-S": 0.2, "CLIP-S": -0.1})
+    assert "CLAP-S" not in report.corpus and "CLAP-S" not in report.unavailable

@@ -15,6 +15,7 @@ import torch
 
 from cgcap.config import DecodingSettings, SettingsError
 from cgcap.decoding.beam_search import BeamSearch
+from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
 from cgcap.decoding.guidance import Guidance, wanted_probability
 from cgcap.decoding.logit_rules import apply_logit_rules, fuse
@@ -138,7 +139,11 @@ class GuidedDecoder:
         self.optimizer.iterations_run = 0
         modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
         classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
-        guidance = Guidance(self.settings, self.vocabulary.pieces, modality, classifier)
+        content = None
+        if self.settings.content_candidates and modality_scorer is not None:
+            content = ContentCandidates(list(getattr(modality_scorer, "content_words", None) or []),
+                                        self.vocabulary.tokenizer)
+        guidance = Guidance(self.settings, self.vocabulary.pieces, modality, classifier, content)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.settings.seed)
@@ -193,7 +198,8 @@ class GuidedDecoder:
             else:
                 logits = q_logits.clone()
 
-            logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids)
+            logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids,
+                                       self.vocabulary.glued_ids if s.first_word_apart else None)
             source, next_tokens = beams.advance(fuse(logits, log_q, s.fusion))
             source, next_tokens = source.to(self.device), next_tokens.to(self.device)
             context = ContextCache.from_past(extended, config).select_beams(source)

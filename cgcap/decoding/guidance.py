@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from cgcap.config import DecodingSettings
+from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.losses import expected_classifier_loss, fluency_loss, target_loss
 from cgcap.decoding.plan import classifier_counts, modality_counts
 from cgcap.decoding.score_cache import CachedScorer
@@ -35,8 +36,10 @@ class Guidance:
         pieces: list[str],
         modality: CachedScorer | None,
         classifier: CachedScorer | None,
+        content: ContentCandidates | None = None,
     ):
         self.settings = settings
+        self.content = content if content and modality is not None and settings.lambda_modality > 0 else None
         self.pieces = pieces
         self.additive = settings.classifier_form == "additive"
         self.modality = modality if modality is not None and modality_counts(settings) else None
@@ -59,7 +62,11 @@ class Guidance:
         """The active beams' top-k tokens T and the scorers' scores of ``prefix + token`` for each."""
         s = self.settings
         rows = active.nonzero().flatten().to(log_probs.device)
-        top = log_probs.detach().index_select(0, rows).topk(s.top_k, dim=-1).indices  # T: [beams, k]
+        if self.content is not None:  # T with the input's own words in it (content_candidates.py)
+            top = self.content.top_with_content(log_probs.index_select(0, rows), s.top_k,
+                                                [prefixes[row] for row in rows.tolist()])
+        else:
+            top = log_probs.detach().index_select(0, rows).topk(s.top_k, dim=-1).indices  # T: [beams, k]
         # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j.
         texts = [prefixes[row] + self.pieces[token] for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
         shape, device = top.shape, log_probs.device

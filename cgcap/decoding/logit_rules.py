@@ -25,6 +25,7 @@ def apply_logit_rules(
     settings: DecodingSettings,
     end_token_id: int,
     forbidden_ids: torch.Tensor,
+    glued_ids: torch.Tensor | None = None,  # tokens that continue the previous word (no leading space)
 ) -> torch.Tensor:
     if settings.repetition_penalty != 1.0:
         for beam, recent in enumerate(tokens[:, -REPETITION_WINDOW:].tolist()):
@@ -35,6 +36,14 @@ def apply_logit_rules(
         logits[:, end_token_id] = torch.where(end > 0, end * settings.end_factor, end * (1.0 / settings.end_factor))
     else:
         logits[:, end_token_id] = _discourage(end, START_END_FACTOR)
+    if step >= 1 and settings.end_ramp > 0:
+        # The end token's odds grow by exp(end_ramp) per token written: short captions that end on
+        # their own, where ZeroCap's 1.01 barely moves SmolLM2's end token (issue 10).
+        logits[:, end_token_id] += settings.end_ramp * step
+    if step == 0 and settings.first_word_apart and glued_ids is not None:
+        # "Audio of a" + "While" would write "aWhile": the caption's first token starts a word.
+        glued = glued_ids.to(logits.device)
+        logits[:, glued] = _discourage(logits[:, glued], settings.forbidden_factor)
     forbidden = forbidden_ids.to(logits.device)
     logits[:, forbidden] = _discourage(logits[:, forbidden], settings.forbidden_factor)
     return logits

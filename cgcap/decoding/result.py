@@ -24,6 +24,9 @@ class CaptionResult(BaseModel):
     prompt: str | None = None  # the text the caption continues; caption and beam texts start with it
     caption: str
     beams: list[Beam]
+    # What the beams' modality_score is: CLAP-S, CLIP-S, video-S (both towers), or SPEC-S for a
+    # tagger encoder such as yamnet-minilm (never CLAP-S for a tagger); None without a modality term.
+    modality_score_name: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     model_ids: dict[str, str | None] = Field(default_factory=dict)
     guide: ClassifierGuide | None = None  # the classifier that steered this input; None when λ1 = 0

@@ -29,9 +29,10 @@ class TextEmbedder(Protocol):
 class ModalityScorer:
     """``a_j = cos(E_x(x), E_t(s_j))``: the input's embedding against each candidate text's."""
 
-    def __init__(self, input_embedding: torch.Tensor, embedder: TextEmbedder):
+    def __init__(self, input_embedding: torch.Tensor, embedder: TextEmbedder, content_words: list[str] | None = None):
         self.input_embedding = torch.nn.functional.normalize(input_embedding.float().flatten(), dim=0).cpu()
         self.embedder = embedder
+        self.content_words = list(content_words or [])  # words naming the input, if the encoder knows them
 
     def score(self, texts: list[str]) -> torch.Tensor:
         texts_embedded = self.embedder.embed_texts(texts).float().cpu()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from cgcap.config import SettingsError
@@ -29,6 +31,12 @@ class Vocabulary:
              or FORBIDDEN_CHARACTERS.intersection(piece)],
             dtype=torch.long,
         )
+
+    @functools.cached_property
+    def glued_ids(self) -> torch.Tensor:
+        """Tokens whose text does not start with whitespace: they continue the word before them."""
+        return torch.tensor([i for i, piece in enumerate(self.pieces) if piece and not piece[0].isspace()],
+                            dtype=torch.long)
 
     def end_token_id(self, end_token: str) -> int:
         ids = self.tokenizer.encode(end_token, add_special_tokens=False)

@@ -16,6 +16,16 @@ from cgcap.models import LoadedModel
 from cgcap.models.onnx_text import OnnxTextTower, TextBackend, TextFeatures, resolve_text_backend
 
 
+def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Mono float32 at ``target_rate`` (the rate an audio model was trained on)."""
+    import librosa
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if sample_rate == target_rate:
+        return audio
+    return librosa.resample(audio, orig_sr=sample_rate, target_sr=target_rate).astype(np.float32)
+
+
 def split_windows(waveform: np.ndarray, window_samples: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Consecutive windows of ``window_samples`` (the last may be shorter) and their length weights."""
     windows = [waveform[start:start + window_samples] for start in range(0, len(waveform), window_samples)]
@@ -62,12 +72,7 @@ class ClapAudioEncoder:
         return weighted_mean_direction(self.embed_windows(windows), torch.from_numpy(weights))
 
     def resample(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        import librosa
-
-        audio = np.asarray(audio, dtype=np.float32)
-        if sample_rate == self.sample_rate:
-            return audio
-        return librosa.resample(audio, orig_sr=sample_rate, target_sr=self.sample_rate).astype(np.float32)
+        return resample(audio, sample_rate, self.sample_rate)
 
     def embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
         """One normalised embedding per window (each at most the model's window length)."""

@@ -23,6 +23,7 @@ class MeanScorer:
 
     def __init__(self, scorers: list[CandidateScorer]):
         self.scorers = scorers
+        self.content_words = [w for scorer in scorers for w in getattr(scorer, "content_words", [])]
 
     def score(self, texts: list[str]) -> torch.Tensor:
         return torch.stack([scorer.score(texts) for scorer in self.scorers]).mean(dim=0)
@@ -43,6 +44,12 @@ def guiding_modalities(media: DecodedMedia, video_mode: VideoMode = "both") -> l
     return ["image", "audio"]
 
 
+def content_words(encoder: ModalityEncoder, media: DecodedMedia) -> list[str]:
+    """Words that name the input, from encoders that know them (taggers); none from CLAP or CLIP."""
+    words = getattr(encoder, "content_words", None)
+    return list(words(media)) if callable(words) else []
+
+
 def input_scorer(
     media: DecodedMedia, encoders: Mapping[str, ModalityEncoder], video_mode: VideoMode = "both"
 ) -> CandidateScorer:
@@ -50,5 +57,6 @@ def input_scorer(
     missing = [modality for modality in modalities if modality not in encoders]
     if missing:
         raise ValueError(f"no {' or '.join(missing)} encoder is loaded for {media.modality} input {media.name}")
-    scorers = [ModalityScorer(encoders[m].embed_input(media), encoders[m]) for m in modalities]
+    scorers = [ModalityScorer(encoders[m].embed_input(media), encoders[m], content_words(encoders[m], media))
+               for m in modalities]
     return scorers[0] if len(scorers) == 1 else MeanScorer(scorers)

@@ -9,11 +9,12 @@ from cgcap.models import ModelNotFoundError, load, resolve_device
 from cgcap.models.store import import_attribute
 
 # The store's model kinds that are encoders, and what wraps each (imported when one loads).
-ENCODER_KINDS = {"clap": "cgcap.encoders.audio:ClapAudioEncoder", "clip": "cgcap.encoders.image:OpenClipImageEncoder"}
+ENCODER_KINDS = {"clap": "cgcap.encoders.audio:ClapAudioEncoder", "clip": "cgcap.encoders.image:OpenClipImageEncoder",
+                 "tagger": "cgcap.encoders.tagger:tagger_encoder"}
 
 
 def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None) -> ModalityEncoder:
-    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG`` ...
+    """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG``, ``yamnet-minilm`` ...
 
     ``dtype`` defaults to float16 on a GPU and float32 on the CPU.
     """
@@ -27,6 +28,6 @@ def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = Non
     if wrapper is None:
         raise ModelNotFoundError(
             f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
-            "give a CLAP model for audio or an open_clip model for images"
+            "give a CLAP model or yamnet-minilm for audio, an open_clip model or efficientnet-lite2-minilm for images"
         )
     return import_attribute(wrapper)(loaded, device=device, dtype=dtype)

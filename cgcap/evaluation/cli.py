@@ -103,4 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:28} unavailable: {reason}")
     for name, value in outcome.counts.items():
         print(f"  {name:28} {value}")
+    if outcome.seconds_per_caption is not None:
+        print(f"  {'seconds_per_caption':28} {outcome.seconds_per_caption:.2f}  (median of this run's captions)")
     return 0

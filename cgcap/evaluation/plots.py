@@ -17,7 +17,9 @@ PLOTTED = ["CIDEr-D", "METEOR", "BERTScore-F1", "CLAP-S", "CLIP-S", "video-S", "
 def plot_per_item_scores(report: MetricReport, predictions: dict, path: Path) -> Path | None:
     """One histogram per per-item score that the run has (and the guide's classifier score)."""
     series: dict[str, list[float]] = {}
-    for name in PLOTTED:
+    # Tagger encoders report their cosine as SPEC-S (metrics.similarity).
+    similarity = sorted({name for scores in report.per_item.values() for name in scores if name.endswith("-S")})
+    for name in dict.fromkeys(PLOTTED + similarity):
         values = [scores[name] for scores in report.per_item.values() if name in scores]
         if values:
             series[name] = values

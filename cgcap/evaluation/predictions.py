@@ -22,7 +22,7 @@ class Prediction(BaseModel):
     prompt: str | None = None  # what the caption continues ("Audio of a", "Image of a")
     error: str | None = None  # why the item has no caption: missing or unreadable media, ...
     modality: str | None = None
-    input_caption_similarity: float | None = None  # cos(input, caption): CLAP-S / CLIP-S per item
+    input_caption_similarity: float | None = None  # cos(input, caption) per item: CLAP-S / CLIP-S, or SPEC-S for a tagger encoder
     modality_score: float | None = None  # the decoder's own score of prompt + caption
     classifier_score: float | None = None  # the guide classifier's P(wanted label)
     seconds: float | None = None

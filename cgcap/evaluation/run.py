@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import statistics
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +53,7 @@ class EvaluationOutcome(BaseModel):
     metrics: dict[str, float]
     unavailable: dict[str, str]
     counts: dict[str, int]
+    seconds_per_caption: float | None = None  # median over the predictions (the first of a modality loads its encoder)
     seconds_per_item: float | None = None
 
 
@@ -171,7 +174,8 @@ def print_captions(rows: list[Prediction]) -> None:
     """One line per item, ``id<TAB>caption`` (or the error), as the job's user reads them."""
     for row in rows:
         text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
-        print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}", flush=True)
+        took = f"\t({row.seconds:.1f} s)" if row.seconds is not None else ""
+        print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}{took}", flush=True)
 
 
 def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
@@ -230,5 +234,7 @@ def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetM
     predictions = {row.id: row for row in store.read() if row.id in wanted}
     report, counts = score_predictions(manifest, predictions, settings, metric_models)
     run_id = record_run(request, settings, manifest, predictions, report, counts, output)
+    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
     return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
-                             unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions))
+                             unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions),
+                             seconds_per_caption=float(statistics.median(seconds)) if seconds else None)

@@ -68,7 +68,7 @@ def score_predictions(
     models: MetricModels | None = None,
 ) -> tuple[MetricReport, dict[str, int]]:
     from cgcap.metrics.coco import coco_caption_metrics
-    from cgcap.metrics.similarity import similarity_report
+    from cgcap.metrics.similarity import similarity_names, similarity_report
 
     models = models if models is not None else load_metric_models(settings)
 
@@ -85,7 +85,8 @@ def score_predictions(
             report.unavailable[name] = no_refs
     similarities = {k: r.input_caption_similarity for k, r in predictions.items()
                     if r.input_caption_similarity is not None}
-    report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}))
+    names = similarity_names(settings.models.audio_encoder, settings.models.image_encoder)
+    report = report.merge(similarity_report(similarities, {k: r.modality or "" for k, r in predictions.items()}, names))
     report = report.merge(_audibility(captions, settings, models))
     report = report.merge(grounding_metrics(manifest, predictions))
     return report, count_items(manifest, predictions)

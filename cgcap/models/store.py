@@ -3,7 +3,8 @@
 Spec forms (the same from the CLI, a Serve replica and an evaluation actor):
 
 - ``tiny:NAME[@SEED]``      a small randomly initialised model built from a config (tests)
-- ``smollm2-135m``, ``minilm-l6``   weights shipped inside installed Python packages
+- ``smollm2-135m``, ``minilm-l6``, ``yamnet-minilm``, ``efficientnet-lite2-minilm``   weights shipped inside
+  installed Python packages
 - ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/PATH``   an MLflow model
 - ``open_clip:ARCH/PRETRAINED`` or ``open_clip:ARCH@/path/to/checkpoint``
 - a local folder, or a Hugging Face id, loaded with ``from_pretrained``
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-Kind = Literal["causal-lm", "sequence-classifier", "clip", "clap"]
+Kind = Literal["causal-lm", "sequence-classifier", "clip", "clap", "tagger"]
 
 
 class ModelNotFoundError(LookupError):
@@ -29,7 +30,7 @@ class LoadedModel:
     kind: Kind
     model: Any
     tokenizer: Any = None
-    processor: Any = None  # image transform (open_clip) or ClapProcessor
+    processor: Any = None  # image transform (open_clip), ClapProcessor, or a tagger's SentenceEmbedder
     source: str = ""  # the folder, id or URI the weights came from
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -58,6 +58,9 @@ class RemoteEncoder:
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         return self.tally.record("embed_texts", self.handle.embed_texts.remote(self.modality, list(texts)).result())
 
+    def content_words(self, media: Any) -> list[str]:
+        return self.handle.content_words.remote(self.modality, media).result()
+
 
 class RemoteClassifier:
     """A ``CandidateScorer`` over the Classifier deployment; the model is picked by Serve multiplexing."""

@@ -1,0 +1,85 @@
+"""Decoding rules for grounded, complete captions: the input's words among the candidates, the end-token
+ramp and a first token that starts a word (issue 10)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cgcap.config import DecodingSettings
+from cgcap.decoding import GuidedDecoder
+from cgcap.decoding.content_candidates import ContentCandidates
+from cgcap.decoding.logit_rules import apply_logit_rules
+from cgcap.decoding.scoring import ModalityScorer
+from cgcap.decoding.vocabulary import vocabulary_of
+from cgcap.models import load
+from decoding_scorers import RecordingScorer, WordScorer
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2():
+    return load("tiny:gpt2")
+
+
+class WordsScorer(RecordingScorer):
+    """A recording modality scorer that, like a tagger's, knows words naming its input."""
+
+    def __init__(self, scorer, content_words: list[str]):
+        super().__init__(scorer)
+        self.content_words = content_words
+
+
+def test_content_words_join_the_candidates_in_place_of_the_least_probable_tokens(tiny_gpt2):
+    tokenizer = tiny_gpt2.tokenizer  # bytes: " zebra" is " ", "z", "e", "b", "r", "a"
+    content = ContentCandidates(["Zebra", "zebra", "  "], tokenizer)
+    space, z = tokenizer.encode(" z", add_special_tokens=False)
+    assert content.first_ids == [space]  # one word, once, lower-cased; blanks ignored
+    assert content.ids_for("Audio of a z")[:1] == [tokenizer.encode("e", add_special_tokens=False)[0]]
+    log_p = torch.log_softmax(torch.arange(260, dtype=torch.float32), dim=-1)[None]  # token 259 most probable
+    log_p[0, space] = -1e9  # the content token is the least probable of all
+    top = content.top_with_content(log_p, 8, ["Audio of a"])
+    assert top.shape == (1, 8) and space in top[0].tolist()
+    assert set(top[0].tolist()) - {space} == set(range(259, 252, -1))  # the other 7 are the most probable
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_modality_scorer_sees_its_content_words_only_when_content_candidates_is_on(tiny_gpt2, on):
+    settings = DecodingSettings(top_k=8, num_iterations=1, max_tokens=3, content_candidates=on, lambda_cls=0.0,
+                                end_factor=1.0)
+    scorer = WordsScorer(WordScorer("zebra"), ["zebra"])
+    GuidedDecoder(tiny_gpt2, settings).caption(scorer, None)
+    first_step = scorer.calls[0]  # distinct candidate texts (byte pieces such as U+FFFD repeat)
+    assert len(first_step) <= 8  # k candidates either way: the content word takes a place, it adds none
+    assert ("Audio of a " in first_step) is on
+
+
+def test_end_ramp_raises_the_end_token_with_every_token_written():
+    settings = DecodingSettings(end_factor=1.0, end_ramp=0.5)
+    end, forbidden = 3, torch.tensor([], dtype=torch.long)
+    raised = [apply_logit_rules(torch.zeros(1, 10), torch.zeros(1, 2, dtype=torch.long), step, settings, end,
+                                forbidden)[0, end].item() for step in (1, 2, 6)]
+    assert raised == pytest.approx([0.5, 1.0, 3.0])
+    plain = apply_logit_rules(torch.zeros(1, 10), torch.zeros(1, 2, dtype=torch.long), 6,
+                              settings.model_copy(update={"end_ramp": 0.0}), end, forbidden)
+    assert plain[0, end].item() == 0.0
+
+
+def test_first_word_apart_keeps_the_first_token_from_gluing_onto_the_prompt():
+    lm = load("smollm2-135m")
+    vocabulary = vocabulary_of(lm)
+    glued, spaced = lm.tokenizer.encode("While", add_special_tokens=False)[0], lm.tokenizer.encode(
+        " bell", add_special_tokens=False)[0]
+    assert glued in vocabulary.glued_ids.tolist() and spaced not in vocabulary.glued_ids.tolist()
+    settings = DecodingSettings(first_word_apart=True)
+    logits = torch.full((1, vocabulary.size), 2.0)
+    ruled = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 0, settings, 0,
+                              torch.tensor([], dtype=torch.long), vocabulary.glued_ids)
+    assert ruled[0, glued] == pytest.approx(2.0 / settings.forbidden_factor) and ruled[0, spaced] == 2.0
+    later = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 1, settings, 0,
+                              torch.tensor([], dtype=torch.long), vocabulary.glued_ids)
+    assert later[0, glued] == 2.0  # only the first caption token: "bell" + "s" is fine later
+
+
+def test_a_modality_scorer_carries_the_words_it_was_given():
+    scorer = ModalityScorer(torch.ones(3), embedder=None, content_words=["bell", "chime"])
+    assert scorer.content_words == ["bell", "chime"]
