@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 
 
 def bench_scoring(model: str, n_texts: int, repeats: int, device: str, batch_size: int) -> dict:

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -16,7 +16,7 @@ import platform
 import statistics
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 
 import numpy as np  # noqa: E402
 

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

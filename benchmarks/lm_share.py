@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 
 
 class FreeScorer:

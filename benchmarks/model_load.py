@@ -11,7 +11,7 @@ import platform
 import tempfile
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 
 
 def timed(spec: str) -> float:

@@ -19,7 +19,7 @@ import json
 import os
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PREFIXES = ["Audio of a", "Audio of a dog", "Audio of a bell ringing in", "Image of a cat sitting",

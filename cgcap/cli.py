@@ -9,9 +9,6 @@ import logging
 import os
 import sys
 
-# Set before transformers is imported anywhere: with no hub reachable, a lookup
-# retries for ~30 s before failing (docs/OFFLINE.md). Users with a hub set HF_HUB_OFFLINE=0.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # Areas that add subcommands; each module has ``register(subparsers)``.

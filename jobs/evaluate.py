@@ -6,12 +6,9 @@
 The logic lives in ``cgcap.evaluation``; this file only hands it the command line.
 """
 
-import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (docs/OFFLINE.md)
-
-from cgcap.evaluation.cli import main  # noqa: E402
+from cgcap.evaluation.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

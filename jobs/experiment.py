@@ -3,12 +3,9 @@
 The same arguments as ``cgcap experiment``; the logic lives in ``cgcap.experiments``.
 """
 
-import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (docs/OFFLINE.md)
-
-from cgcap.cli import main  # noqa: E402
+from cgcap.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["experiment", *sys.argv[1:]]))

@@ -7,10 +7,8 @@ prints the report as JSON (the last line of its logs) and returns non-zero on ba
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here unless the cluster says otherwise (docs/OFFLINE.md)
 
 
 def main(argv: list[str] | None = None) -> int:

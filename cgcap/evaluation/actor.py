@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,6 @@ from typing import Any
 from cgcap.config import Settings, build_settings
 from cgcap.decoding.prompts import without_prompt
 from cgcap.evaluation.predictions import Prediction
-
-# Workers import transformers: fail fast with no hub, as the CLI does (docs/OFFLINE.md); HF_HUB_OFFLINE=0 opts in.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 log = logging.getLogger(__name__)
 
