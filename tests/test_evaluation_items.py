@@ -49,9 +49,10 @@ def test_a_bertscore_encoder_that_cannot_load_fails_before_any_captioning(tmp_pa
 def test_a_registered_judge_is_looked_up_in_the_store_the_settings_name(tmp_path, monkeypatch, capsys):
     from test_serve_http import register_mlflow_classifier
 
+    # No store from the environment (an earlier command line may have set one): only the settings name it.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     store = f"sqlite:///{tmp_path / 'settings-store.db'}"
     judge = register_mlflow_classifier(store, "tiny:bert-classifier@2", "judge-in-settings-store")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)  # MLflow's own default store would be here, and empty
     make_clotho(tmp_path / "clotho", files=0, missing=1)
     status = evaluate(clotho_args(tmp_path, "--set", f"tracking.tracking_uri={store}",
