@@ -149,17 +149,33 @@ class LocalRayCluster:
     def add_worker(self, name: str, cpus: int = 2, gpus: int = 0, resources: dict[str, float] | None = None,
                    timeout: float = 120) -> RayNode:
         """A worker node; ``gpus`` only declares GPUs to the scheduler (Ray allows any count)."""
+        known = set(self.alive_node_ids())  # a node killed moments ago may still be listed as alive
         node = self._start(name, [f"--address={self.address}", f"--num-cpus={cpus}", f"--num-gpus={gpus}"],
                            resources or {})
         expected = sum(n.process.poll() is None for n in self.nodes)
-        _wait(lambda: len(self.alive_node_ids()) >= expected, node.process, f"ray start --address ({name})", timeout)
+        # Wait for this node's own id, not a count: until GCS notices a killed node, the count is already met, and
+        # a job submitted while this node is still starting can lose its working dir to the node's start-up.
+        _wait(lambda: len(self.alive_node_ids()) >= expected and bool(set(self.alive_node_ids()) - known),
+              node.process, f"ray start --address ({name})", timeout)
         return node
 
-    def kill_node(self, name: str) -> None:
-        """SIGKILL a node's processes (raylet, workers) with no clean shutdown, as when its machine dies."""
+    def kill_node(self, name: str) -> int:
+        """SIGKILL a node's processes (raylet, workers) with no clean shutdown, as when its machine dies.
+
+        Returns how many nodes were alive before, for ``wait_until_declared_dead``.
+        """
         node = next(n for n in self.nodes if n.name == name and n.process.poll() is None)
+        alive = len(self.alive_node_ids())
         os.killpg(node.process.pid, signal.SIGKILL)  # the node's own process group: nobody else's processes
         node.process.wait()
+        return alive
+
+    def wait_until_declared_dead(self, alive_before: int, timeout: float = 120) -> None:
+        """Until GCS has declared a killed node dead (missed heartbeats), Ray still places new actors there,
+        and they die unstarted; a user rerunning after a crash would not see that window."""
+        deadline = time.monotonic() + timeout
+        while len(self.alive_node_ids()) >= alive_before and time.monotonic() < deadline:
+            time.sleep(1)
 
     def api(self, path: str, timeout: float = 30) -> dict:
         """GET a dashboard REST path with this cluster's token (the State and Serve APIs)."""

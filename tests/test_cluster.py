@@ -164,13 +164,14 @@ def test_an_evaluation_job_spans_both_nodes_loses_nothing_when_the_worker_dies_a
     nodes = node_ids(ray_cluster)
     assert spanned == {nodes["head"], nodes["worker"]}  # the actor pool runs on both nodes
 
-    ray_cluster.kill_node("worker")  # mid-job, without warning
+    alive = ray_cluster.kill_node("worker")  # mid-job, without warning
     before = {part.name: part.read_bytes() for part in store.part_files()}
     assert 1 <= len(before) < clips, "the worker must die half-way for this test to mean anything"
     wait_for(lambda: job_status(ray_cluster, job) in ("SUCCEEDED", "FAILED", "STOPPED"), 300, "the first job to end")
     done_before = store.done_ids()
     parts_before = {part: part.read_bytes() for part in store.part_files()}
 
+    ray_cluster.wait_until_declared_dead(alive)
     ray_cluster.add_worker("worker2", cpus=3, gpus=1, resources={"worker_node": 1})
     # The rerun uploads a working dir with other contents, so a package of its own: with the same one, Ray's
     # clean-up of the first job's copy could delete the folder the rerun's driver had just started in
