@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cgcap.classifier.audibility_data import how_to_get
 from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
+
+if TYPE_CHECKING:
+    from cgcap.classifier.training import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +67,17 @@ def trained_folder() -> Path:
                       f"fine-tuning {SPEC} on the audibility sentences", estimate_seconds(FIRST_LOAD_SECONDS))
 
 
+def first_load_settings() -> "TrainingSettings":
+    """The first-load recipe; ``benchmarks/classifier.py --first-load`` times it and its variants."""
+    from cgcap.classifier.training import TrainingSettings
+
+    return TrainingSettings(base="minilm-l6", prefix=PREFIX, epochs=FIRST_LOAD_EPOCHS, learning_rate=1e-4,
+                            device="cpu")
+
+
 def _train_into(partial: Path) -> None:
     from cgcap.classifier.data import load_dataset
-    from cgcap.classifier.training import TrainingSettings, train_classifier
+    from cgcap.classifier.training import train_classifier
 
     found = find_audibility_data()
     if found is None:
@@ -75,9 +87,7 @@ def _train_into(partial: Path) -> None:
         dataset = load_dataset(*found)
     except ValueError as error:  # DatasetError: empty, binary, single-class files ...
         raise ModelNotFoundError(f"{SPEC} cannot be trained on {found[0].parent}: {error}") from None
-    settings = TrainingSettings(base="minilm-l6", prefix=PREFIX, epochs=FIRST_LOAD_EPOCHS, learning_rate=1e-4,
-                                device="cpu")
-    trained = train_classifier(dataset, settings, partial)
+    trained = train_classifier(dataset, first_load_settings(), partial)
     log.info("%s: test accuracy %.4f, ROC-AUC %.4f after %.0f s of training",
              SPEC, trained.test.accuracy, trained.test.roc_auc, trained.train_seconds)
 

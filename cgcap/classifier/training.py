@@ -59,6 +59,7 @@ class TrainedClassifier(BaseModel):
     test: ClassifierMetrics
     history: list[EpochRecord]
     train_seconds: float
+    steps: int = 0
     stopped_by_time_limit: bool = False
 
 
@@ -188,6 +189,7 @@ def train_classifier(
         with contextlib.redirect_stdout(sys.stderr):
             trainer.train()
         train_seconds = time.monotonic() - timing["start"]
+        steps = trainer.state.global_step
         model = trainer.model  # the best checkpoint by validation ROC-AUC
 
     output_folder = Path(output_folder)
@@ -209,4 +211,4 @@ def train_classifier(
     log.info("trained %s in %.0f s: test accuracy %.4f, ROC-AUC %.4f, F1 %.4f",
              settings.base, train_seconds, test.accuracy, test.roc_auc, test.f1)
     return TrainedClassifier(folder=output_folder, test=test, history=history, train_seconds=train_seconds,
-                             stopped_by_time_limit=timing["stopped"])
+                             steps=steps, stopped_by_time_limit=timing["stopped"])
