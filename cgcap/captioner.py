@@ -23,16 +23,17 @@ from cgcap.models import LoadedModel, load, resolve_device
 class LazyEncoders(Mapping):
     """``{"audio": ..., "image": ...}``, each encoder loaded on first use: an audio-only job never loads CLIP."""
 
-    def __init__(self, specs: dict[str, str], device: str):
+    def __init__(self, specs: dict[str, str], device: str, text_backend: str = "auto", int8: bool = False):
         self.specs = specs
         self.device = device
+        self.text_backend = {"text_backend": text_backend, "int8": int8}
         self.loaded: dict[str, Any] = {}
 
     def __getitem__(self, modality: str):
         if modality not in self.loaded:
             from cgcap.encoders import load_encoder
 
-            self.loaded[modality] = load_encoder(self.specs[modality], device=self.device)
+            self.loaded[modality] = load_encoder(self.specs[modality], device=self.device, **self.text_backend)
         return self.loaded[modality]
 
     def __iter__(self) -> Iterator[str]:
@@ -58,7 +59,8 @@ class Captioner:
         self._classifier_loader = classifier_loader
         self.classifiers: dict[str, CandidateScorer] = {}  # spec -> loaded scorer
         self.encoders = encoders if encoders is not None else LazyEncoders(
-            {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}, self.device
+            {"audio": settings.models.audio_encoder, "image": settings.models.image_encoder}, self.device,
+            settings.models.text_backend, settings.models.text_int8,
         )
 
     @classmethod

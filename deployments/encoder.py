@@ -21,8 +21,9 @@ class Encoder:
         from cgcap.models import resolve_device
 
         device = resolve_device(settings.models.device)
-        self.encoders = {"audio": load_encoder(settings.models.audio_encoder, device=device),
-                         "image": load_encoder(settings.models.image_encoder, device=device)}
+        backend = {"device": device, "text_backend": settings.models.text_backend, "int8": settings.models.text_int8}
+        self.encoders = {"audio": load_encoder(settings.models.audio_encoder, **backend),
+                         "image": load_encoder(settings.models.image_encoder, **backend)}
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.embed_texts, settings.serve)
 

@@ -112,3 +112,37 @@ def test_clap_text_tower_on_onnx_gives_torchs_embeddings(onnx_cache):
     on_onnx = ClapAudioEncoder(load("tiny:clap"), text_backend="onnx")
     assert on_onnx._text_onnx is not None and on_torch._text_onnx is None
     assert torch.allclose(on_onnx.embed_texts(CANDIDATES), on_torch.embed_texts(CANDIDATES), atol=1e-5, rtol=0)
+
+
+def test_sentence_embedder_on_onnx_gives_torchs_unit_vectors(onnx_cache):
+    from cgcap.encoders.sentence import SentenceEmbedder
+    from cgcap.models.packaged import minilm_folder
+
+    on_torch = SentenceEmbedder(minilm_folder())
+    on_onnx = on_torch.on_backend("onnx")
+    assert on_onnx is not on_torch and on_torch.on_backend("onnx") is on_onnx  # one session per backend
+    assert on_torch.on_backend("torch") is on_torch and on_onnx.backend == "onnx"
+    expected = on_torch.embed_texts(CANDIDATES)
+    assert torch.allclose(on_onnx.embed_texts(CANDIDATES), expected, atol=1e-5, rtol=0)
+    assert torch.allclose(SentenceEmbedder(minilm_folder(), backend="onnx").embed_texts(CANDIDATES), expected,
+                          atol=1e-5, rtol=0)
+    assert on_torch.on_backend("onnx", int8=True).backend == "onnx-int8"
+
+
+def test_tagger_encoders_embed_candidates_on_the_settings_text_backend(onnx_cache):
+    from cgcap.captioner import LazyEncoders
+
+    settings = load_settings("offline")
+    default = LazyEncoders({"audio": settings.models.audio_encoder}, "cpu", settings.models.text_backend)["audio"]
+    assert default.embedder.backend == "onnx"  # auto, on a CPU
+    on_torch = load_encoder_on("yamnet-minilm", "torch")
+    assert on_torch.embedder.backend == "torch"
+    assert torch.allclose(default.embed_texts(CANDIDATES), on_torch.embed_texts(CANDIDATES), atol=1e-5, rtol=0)
+    with pytest.raises(SettingsError, match="models.text_int8"):
+        load_encoder_on("efficientnet-lite2-minilm", "torch", int8=True)
+
+
+def load_encoder_on(spec: str, backend: str, int8: bool = False):
+    from cgcap.encoders import load_encoder
+
+    return load_encoder(spec, text_backend=backend, int8=int8)

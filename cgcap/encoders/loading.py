@@ -6,6 +6,7 @@ import torch
 
 from cgcap.encoders.base import ModalityEncoder
 from cgcap.models import ModelNotFoundError, load, resolve_device
+from cgcap.models.onnx_text import TextBackend
 from cgcap.models.store import import_attribute
 
 # The store's model kinds that are encoders, and what wraps each (imported when one loads).
@@ -13,10 +14,13 @@ ENCODER_KINDS = {"clap": "cgcap.encoders.audio:ClapAudioEncoder", "clip": "cgcap
                  "tagger": "cgcap.encoders.tagger:tagger_encoder"}
 
 
-def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None) -> ModalityEncoder:
+def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = None, text_backend: TextBackend = "auto",
+                 int8: bool = False) -> ModalityEncoder:
     """``tiny:clap``, ``laion/clap-htsat-unfused``, a CLAP folder, ``open_clip:ViT-B-32/TAG``, ``yamnet-minilm`` ...
 
-    ``dtype`` defaults to float16 on a GPU and float32 on the CPU.
+    ``dtype`` defaults to float16 on a GPU and float32 on the CPU. ``text_backend`` and ``int8``
+    (``models.text_backend``, ``models.text_int8``) choose how the text tower that embeds every
+    candidate runs: CLAP's and the taggers' sentence embedder can run on ONNX Runtime; open_clip's stays on torch.
     """
     device = resolve_device(device)
     if isinstance(spec, str) and spec.strip().startswith("open_clip:"):
@@ -30,4 +34,6 @@ def load_encoder(spec: str, device: str = "cpu", dtype: torch.dtype | None = Non
             f"model {spec!r} is a {loaded.kind} model, not a modality encoder: "
             "give a CLAP model or yamnet-minilm for audio, an open_clip model or efficientnet-lite2-minilm for images"
         )
-    return import_attribute(wrapper)(loaded, device=device, dtype=dtype)
+    if loaded.kind == "clip":
+        return import_attribute(wrapper)(loaded, device=device, dtype=dtype)
+    return import_attribute(wrapper)(loaded, device=device, dtype=dtype, text_backend=text_backend, int8=int8)

@@ -1,23 +1,27 @@
 """The text tower of the tagger encoders: all-MiniLM-L6-v2 sentence embeddings.
 
 Sentence-transformers' recipe for this model: mean of the last hidden states over the
-real (unpadded) tokens, then L2 normalisation. Kept a small class of its own so that a
-faster backend (e.g. ONNX Runtime) can stand in with the same ``embed_texts``.
+real (unpadded) tokens, then L2 normalisation. Every candidate text is embedded here, so
+on a CPU it runs on ONNX Runtime by default (``models.text_backend``), to float rounding
+of torch's vectors.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 
 from cgcap.encoders.base import batches, normalised
+from cgcap.models.onnx_text import OnnxTextTower, TextBackend, resolve_text_backend, sentence_tower
 
 
 class SentenceEmbedder:
     """``embed_texts(texts) -> [n, 384]`` unit vectors from a MiniLM (BERT) folder."""
 
-    def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 256, max_length: int = 128):
+    def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 256, max_length: int = 128,
+                 backend: TextBackend = "torch", int8: bool = False):
         from transformers import AutoModel, AutoTokenizer
 
         self.source = str(folder)
@@ -26,6 +30,31 @@ class SentenceEmbedder:
         self.model = AutoModel.from_pretrained(folder).to(device).eval()
         self.batch_size = batch_size
         self.max_length = max_length  # captions are short; this bounds a hostile prompt's cost
+        self._onnx: OnnxTextTower | None = None
+        if resolve_text_backend(backend, device, int8) == "onnx":
+            self._onnx = sentence_tower(self.model, self.tokenizer, max_length=max_length, int8=int8)
+        self._variants: dict[tuple[str, bool], SentenceEmbedder] = {}
+
+    def on_backend(self, backend: TextBackend, int8: bool = False) -> "SentenceEmbedder":
+        """This embedder (the same weights) running on ``backend``; each backend is made once and kept,
+        since one MiniLM per process serves both taggers."""
+        chosen = resolve_text_backend(backend, self.device, int8)
+        if (chosen == "onnx") == (self._onnx is not None) and int8 == bool(self._onnx and self._onnx.int8):
+            return self
+        key = (chosen, int8)
+        if key not in self._variants:
+            variant = copy.copy(self)
+            variant._variants = {}
+            variant._onnx = (sentence_tower(self.model, self.tokenizer, max_length=self.max_length, int8=int8)
+                             if chosen == "onnx" else None)
+            self._variants[key] = variant
+        return self._variants[key]
+
+    @property
+    def backend(self) -> str:
+        if self._onnx is None:
+            return "torch"
+        return "onnx-int8" if self._onnx.int8 else "onnx"
 
     @property
     def dim(self) -> int:
@@ -35,6 +64,8 @@ class SentenceEmbedder:
         texts = list(texts)
         if not texts:
             return torch.empty(0, self.dim)
+        if self._onnx is not None:
+            return normalised(torch.from_numpy(self._onnx.vectors(texts)))
         return torch.cat([self._embed_batch(list(chunk)) for chunk in batches(texts, self.batch_size)])
 
     @torch.inference_mode()

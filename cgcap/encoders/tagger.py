@@ -27,6 +27,7 @@ import torch
 from cgcap.data.media import DecodedMedia, MediaError
 from cgcap.encoders.base import normalised
 from cgcap.encoders.sentence import SentenceEmbedder
+from cgcap.models.onnx_text import TextBackend
 
 
 # Words of class names that name nothing ("Inside, small room", "Sound effect", "Music of Asia").
@@ -128,7 +129,9 @@ class TaggerEncoder:
         return [(self.tagger.class_names[i], float(probabilities[i])) for i in order]
 
 
-def tagger_encoder(loaded, device: str = "cpu", dtype: torch.dtype | None = None) -> TaggerEncoder:
-    """The store's ``tagger`` kind as a ``ModalityEncoder`` (the taggers run on the CPU: they run once per input)."""
+def tagger_encoder(loaded, device: str = "cpu", dtype: torch.dtype | None = None, text_backend: TextBackend = "auto",
+                   int8: bool = False) -> TaggerEncoder:
+    """The store's ``tagger`` kind as a ``ModalityEncoder``. The taggers and the sentence embedder run on the CPU
+    (a tagger runs once per input); the embedder, which embeds every candidate, on ``text_backend``."""
     phrase = audio_class_phrase if loaded.model.modality == "audio" else image_class_phrase
-    return TaggerEncoder(loaded.spec, loaded.model, loaded.processor, phrase)
+    return TaggerEncoder(loaded.spec, loaded.model, loaded.processor.on_backend(text_backend, int8), phrase)
