@@ -6,10 +6,11 @@ the largest score difference from torch, the rank correlation (Spearman) of int8
 float32 per candidate set (mean and worst), and the CPU seconds per candidate set.
 
 Towers: the classifier (``--classifier``, default the offline profile's) as P(label 1), and
-MiniLM's mean-pooled sentence embedding as its cosine with a phrase (the sentence space
-the taggers' encoders score in).
+the taggers' sentence embedder (``SentenceEmbedder``, the packaged all-MiniLM-L6-v2) as the
+cosine of each candidate with a class phrase, as the tagger encoders score candidates.
 
     python benchmarks/text_backends.py --k 512 --threads 1
+    python benchmarks/text_backends.py --towers sentence
 """
 
 from __future__ import annotations
@@ -71,51 +72,47 @@ def compare(name: str, score_of: dict, sets: list[list[str]]) -> dict:
 
 
 def main() -> None:
-    import numpy as np
     import torch
 
-    from cgcap.classifier import TextClassifier
-    from cgcap.models import load
-    from cgcap.models.onnx_text import MeanPooled, run_by_length, sentence_tower
+    from cgcap.models.taggers import sentence_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=512)
     parser.add_argument("--classifier", default="minilm-l6-audibility")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--towers", nargs="+", choices=["classifier", "sentence"], default=["classifier", "sentence"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     sets = candidate_sets(args.k)
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}", flush=True)
 
-    classifiers = {"torch": TextClassifier.load(args.classifier, backend="torch"),
-                   "onnx": TextClassifier.load(args.classifier, backend="onnx"),
-                   "onnx-int8": TextClassifier.load(args.classifier, backend="onnx", int8=True)}
-    print(json.dumps(compare(f"classifier {args.classifier}", {b: (lambda t, c=c: c.score(t).numpy())
-                                                               for b, c in classifiers.items()}, sets)), flush=True)
+    if "classifier" in args.towers:
+        compare_classifiers(args.classifier, sets)
+    if "sentence" in args.towers:
+        embedder = sentence_embedder()
+        embedders = {"torch": embedder.on_backend("torch"), "onnx": embedder.on_backend("onnx"),
+                     "onnx-int8": embedder.on_backend("onnx", int8=True)}
 
-    loaded = load("minilm-l6", task="sequence-classifier")
-    encoder, tokenizer = loaded.model.bert, loaded.tokenizer
-    pooled = MeanPooled(encoder).eval()
+        def cosine_with_phrase(embedder):
+            def score(texts):
+                vectors = embedder.embed_texts(["the sound of telephone bell ringing"] + list(texts)).numpy()
+                return vectors[1:] @ vectors[0]
+            return score
 
-    @torch.inference_mode()
-    def torch_vectors(texts):
-        return run_by_length(texts, tokenizer, 128, 64, lambda ids, mask: pooled(torch.from_numpy(ids),
-                                                                                  torch.from_numpy(mask)).numpy())
-
-    towers = {"torch": torch_vectors, "onnx": sentence_tower(encoder, tokenizer).vectors,
-              "onnx-int8": sentence_tower(encoder, tokenizer, int8=True).vectors}
-
-    def cosine_with_phrase(vectors_of):
-        def score(texts):
-            vectors = vectors_of(["the sound of a bell ringing"] + list(texts))
-            vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-            return vectors[1:] @ vectors[0]
-        return score
-
-    print(json.dumps(compare("MiniLM sentence cosine", {b: cosine_with_phrase(f) for b, f in towers.items()}, sets)),
-          flush=True)
+        print(json.dumps(compare("MiniLM sentence cosine", {b: cosine_with_phrase(e) for b, e in embedders.items()},
+                                 sets)), flush=True)
     print(f"load average after {os.getloadavg()[0]:.1f}")
+
+
+def compare_classifiers(spec: str, sets: list[list[str]]) -> None:
+    from cgcap.classifier import TextClassifier
+
+    classifiers = {"torch": TextClassifier.load(spec, backend="torch"),
+                   "onnx": TextClassifier.load(spec, backend="onnx"),
+                   "onnx-int8": TextClassifier.load(spec, backend="onnx", int8=True)}
+    print(json.dumps(compare(f"classifier {spec}", {b: (lambda t, c=c: c.score(t).numpy())
+                                                      for b, c in classifiers.items()}, sets)), flush=True)
 
 
 if __name__ == "__main__":
