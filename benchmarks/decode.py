@@ -2,9 +2,9 @@
 
 All caption the same input with the same settings (SmolLM2-135M, the tiny CLAP encoder
 on a synthetic two-second clip, the MiniLM classifier, beam 1, 5 iterations) at k = 512
-and k = 64. ``exact`` is the default decoder (its classifier on the default text backend:
-ONNX Runtime on a CPU); ``fast`` adds ``decoding.speed=fast`` (an approximation: its tokens
-may differ). The reference loop scores with the torch classifier, as published. The script
+and k = 64. ``exact`` is the default decoder (its classifier and CLAP's text tower on the
+default text backend: ONNX Runtime on a CPU); ``fast`` adds ``decoding.speed=fast`` (an approximation: its tokens
+may differ). The reference loop scores with the torch towers, as published. The script
 checks that exact writes the reference's tokens and prints each variant's ratio to it.
 Each run is a separate process so its peak resident memory is its own.
 
@@ -62,7 +62,9 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
         rng = np.random.default_rng(0)
         clip = (0.1 * rng.standard_normal(32000)).astype(np.float32)
         media = DecodedMedia(modality="audio", format="wav", audio=clip, sample_rate=16000, duration_seconds=2.0)
-        modality = input_scorer(media, {"audio": load_encoder("tiny:clap", device=device)})
+        # The CLAP text tower runs on the same backend as the classifier, as models.text_backend sets both.
+        encoder = load_encoder("tiny:clap", device=device, text_backend=backend or reference_backend, int8=int8)
+        modality = input_scorer(media, {"audio": encoder})
     # max_tokens is a ceiling: the end token may come sooner, and both runs stop at the same place.
     settings = DecodingSettings(top_k=k, num_iterations=iterations, max_tokens=tokens, beam_size=1, **changes)
     decoder = GuidedDecoder(lm, settings)
