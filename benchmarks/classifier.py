@@ -88,9 +88,8 @@ def bench_first_load(overrides: list[str], threads: int | None) -> dict:
     found = offline.find_audibility_data()
     if found is None:
         raise SystemExit("no audibility sentences found: " + offline.how_to_get())
-    changes = dict(item.split("=", 1) for item in overrides)
-    settings = offline.first_load_settings().model_copy(
-        update={key: _settings_value(value) for key, value in changes.items()})
+    changes = {key: _settings_value(value) for key, value in (item.split("=", 1) for item in overrides)}
+    settings = offline.first_load_settings().model_copy(update=changes)
     settings = type(settings).model_validate(settings.model_dump())  # refuse a bad --set like the CLI does
     dataset = load_dataset(*found)
     load_before = os.getloadavg()
