@@ -89,6 +89,9 @@ def bench_first_load(overrides: list[str], threads: int | None) -> dict:
     if found is None:
         raise SystemExit("no audibility sentences found: " + offline.how_to_get())
     changes = {key: _settings_value(value) for key, value in (item.split("=", 1) for item in overrides)}
+    unknown = set(changes) - set(type(offline.first_load_settings()).model_fields)
+    if unknown:
+        raise SystemExit(f"--set {', '.join(sorted(unknown))}: not a TrainingSettings field")
     settings = offline.first_load_settings().model_copy(update=changes)
     settings = type(settings).model_validate(settings.model_dump())  # refuse a bad --set like the CLI does
     dataset = load_dataset(*found)
