@@ -80,6 +80,24 @@ def test_first_word_apart_keeps_the_first_token_from_gluing_onto_the_prompt():
     assert later[0, glued] == 2.0  # only the first caption token: "bell" + "s" is fine later
 
 
+def test_first_word_apart_keeps_blank_tokens_out_of_captions():
+    # "Audio of a" + " " + " buzz" wrote "Audio of a  buzz" on the dev set's alarm clock.
+    lm = load("smollm2-135m")
+    vocabulary = vocabulary_of(lm)
+    blank, spaced = lm.tokenizer.encode(" ", add_special_tokens=False)[0], lm.tokenizer.encode(
+        " buzz", add_special_tokens=False)[0]
+    assert blank in vocabulary.blank_ids.tolist() and spaced not in vocabulary.blank_ids.tolist()
+    settings, none = DecodingSettings(first_word_apart=True), torch.tensor([], dtype=torch.long)
+    logits = torch.full((1, vocabulary.size), 2.0)
+    for step in (0, 3):
+        ruled = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), step, settings, 0, none,
+                                  vocabulary.glued_ids, vocabulary.blank_ids)
+        assert ruled[0, blank] == pytest.approx(2.0 / settings.forbidden_factor) and ruled[0, spaced] == 2.0
+    off = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 3, DecodingSettings(), 0, none,
+                            vocabulary.glued_ids, vocabulary.blank_ids)
+    assert off[0, blank] == 2.0  # the paper profile's rules are unchanged
+
+
 def test_a_modality_scorer_carries_the_words_it_was_given():
     scorer = ModalityScorer(torch.ones(3), embedder=None, content_words=["bell", "chime"])
     assert scorer.content_words == ["bell", "chime"]

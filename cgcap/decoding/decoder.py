@@ -199,7 +199,8 @@ class GuidedDecoder:
                 logits = q_logits.clone()
 
             logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids,
-                                       self.vocabulary.glued_ids if s.first_word_apart else None)
+                                       self.vocabulary.glued_ids if s.first_word_apart else None,
+                                       self.vocabulary.blank_ids if s.first_word_apart else None)
             source, next_tokens = beams.advance(fuse(logits, log_q, s.fusion))
             source, next_tokens = source.to(self.device), next_tokens.to(self.device)
             context = ContextCache.from_past(extended, config).select_beams(source)

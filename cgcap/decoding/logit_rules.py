@@ -26,6 +26,7 @@ def apply_logit_rules(
     end_token_id: int,
     forbidden_ids: torch.Tensor,
     glued_ids: torch.Tensor | None = None,  # tokens that continue the previous word (no leading space)
+    blank_ids: torch.Tensor | None = None,  # whitespace-only tokens
 ) -> torch.Tensor:
     if settings.repetition_penalty != 1.0:
         for beam, recent in enumerate(tokens[:, -REPETITION_WINDOW:].tolist()):
@@ -44,6 +45,10 @@ def apply_logit_rules(
         # "Audio of a" + "While" would write "aWhile": the caption's first token starts a word.
         glued = glued_ids.to(logits.device)
         logits[:, glued] = _discourage(logits[:, glued], settings.forbidden_factor)
+    if settings.first_word_apart and blank_ids is not None and len(blank_ids):
+        # A bare " " starts no word either, and before a spaced word it writes "Audio of a  buzz".
+        blank = blank_ids.to(logits.device)
+        logits[:, blank] = _discourage(logits[:, blank], settings.forbidden_factor)
     forbidden = forbidden_ids.to(logits.device)
     logits[:, forbidden] = _discourage(logits[:, forbidden], settings.forbidden_factor)
     return logits
