@@ -54,6 +54,31 @@ def apply_logit_rules(
     return logits
 
 
+def keep_content_words_whole(
+    logits: torch.Tensor,  # [beams, vocab] before fusion, changed in place
+    caption_ids: list[list[int]],  # per beam: the caption's tokens so far
+    forced: list[int | None],  # per beam: the token finishing a content word it has begun
+    content,  # ContentCandidates
+    continuation_ids: torch.Tensor,  # the vocabulary's letter continuations
+    factor: float,
+) -> torch.Tensor:
+    """A beam that has just written a whole content word does not glue letters onto it ("ski" + "able")."""
+    ended = [beam for beam, ids in enumerate(caption_ids) if forced[beam] is None and content.ends_word(ids)]
+    if ended:
+        rows, letters = torch.tensor(ended, device=logits.device), continuation_ids.to(logits.device)
+        logits[rows[:, None], letters] = _discourage(logits[rows[:, None], letters], factor)
+    return logits
+
+
+def force(log_p: torch.Tensor, forced: list[int | None]) -> torch.Tensor:
+    """Each beam with a forced token writes it (log-probability 0), whatever the distribution says."""
+    for beam, token in enumerate(forced):
+        if token is not None:
+            log_p[beam] = -float("inf")
+            log_p[beam, token] = 0.0
+    return log_p
+
+
 def fuse(shifted_logits: torch.Tensor, log_q: torch.Tensor, fusion: float) -> torch.Tensor:
     """``log normalise(softmax(logits) ** fusion · q ** (1 − fusion))`` per beam."""
     mixed = fusion * torch.log_softmax(shifted_logits, dim=-1) + (1.0 - fusion) * log_q
