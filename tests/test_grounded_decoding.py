@@ -3,6 +3,8 @@ ramp and a first token that starts a word (issue 10)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -14,6 +16,16 @@ from cgcap.decoding.scoring import ModalityScorer
 from cgcap.decoding.vocabulary import vocabulary_of
 from cgcap.models import load
 from decoding_scorers import RecordingScorer, WordScorer
+
+
+class WordCountScorer:
+    """How often ``word`` is written: a scorer that, like a cosine with the input, likes repeats."""
+
+    def __init__(self, word: str):
+        self.word = word
+
+    def score(self, texts: list[str]) -> torch.Tensor:
+        return torch.tensor([float(re.findall(r"[a-z]+", text.lower()).count(self.word)) for text in texts])
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +63,17 @@ def test_a_content_word_of_several_tokens_is_scored_whole_and_then_finished(tiny
     assert [content.forced_next([7] + ids[:n]) for n in range(1, 6)] == ids[1:]
     assert content.forced_next([7] + ids) is None and content.forced_next([7]) is None
     assert content.ends_word([7] + ids) and not content.ends_word(ids[:3])
+    assert ids[0] in content.written([7] + ids + [9]) and content.written([7] + ids[:4]) == []
+
+
+def test_a_content_word_written_once_is_not_written_again_with_the_packaged_lm():
+    # Each repeat of the input's word raises the cosine: unchecked, the dev set read "Audio of a tweet speech speech".
+    lm = load("smollm2-135m")
+    settings = DecodingSettings(top_k=16, num_iterations=3, max_tokens=5, content_candidates=True,
+                                first_word_apart=True, lambda_cls=0.0, modality_temperature=0.05, end_factor=1.0)
+    scorer = WordsScorer(WordCountScorer("speech"), ["speech"])
+    caption = GuidedDecoder(lm, settings).caption(scorer, None).caption
+    assert re.findall(r"[a-z]+", caption.lower()).count("speech") == 1, caption
 
 
 def test_the_decoder_writes_a_multi_token_content_word_whole_with_the_packaged_lm():

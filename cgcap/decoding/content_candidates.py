@@ -12,7 +12,8 @@ the whole word: that candidate is scored as the whole word, and a beam that writ
 then writes the rest of the word (``forced_next``). Scoring " esp" alone and leaving the
 rest to chance wrote "especific", "buzzbass" and "synthesaping" on the dev set. Once a
 content word is complete, a token glued onto it ("ski" + "able") is discouraged
-(``ends_word``).
+(``ends_word``), and so is writing it again (``written``): each repeat raises the cosine
+with the input, so the target favours "speech speech".
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class ContentCandidates:
                 self.first_ids.append(ids[0])
                 self.whole[ids[0]] = " " + word
         self._spelling = {ids[0]: ids for ids in reversed(self.spelled)}  # first id -> the word it stands for
+        # Each word as the decoder may write it: lower-case or capitalised, after a space or not
+        # (" Speech" and ",Speech" are other tokens than " speech").
+        self._forms = [[ids] + [tokenizer.encode(space + form, add_special_tokens=False)
+                                for word in [tokenizer.decode(ids).strip()] for space in ("", " ")
+                                for form in (word, word.capitalize())]
+                       for ids in self._spelling.values()]
 
     def __bool__(self) -> bool:
         return bool(self.first_ids)
@@ -49,6 +56,14 @@ class ContentCandidates:
                 if caption_ids[-written:] == ids[:written]:
                     return ids[written]
         return None
+
+    def written(self, caption_ids: list[int]) -> list[int]:
+        """First tokens of the content words this beam has already written whole: not to be written again
+        ("Audio of a tweet speech speech", "singing bowl bells bells")."""
+        def contains(ids: list[int]) -> bool:
+            return any(caption_ids[start:start + len(ids)] == ids for start in range(len(caption_ids)))
+
+        return list(dict.fromkeys(form[0] for forms in self._forms if any(map(contains, forms)) for form in forms))
 
     def ends_word(self, caption_ids: list[int]) -> bool:
         """Whether the beam has just written a whole content word."""

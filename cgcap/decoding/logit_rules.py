@@ -62,11 +62,16 @@ def keep_content_words_whole(
     continuation_ids: torch.Tensor,  # the vocabulary's letter continuations
     factor: float,
 ) -> torch.Tensor:
-    """A beam that has just written a whole content word does not glue letters onto it ("ski" + "able")."""
+    """A beam that has just written a whole content word does not glue letters onto it ("ski" + "able"),
+    and does not write a content word twice ("speech speech")."""
     ended = [beam for beam, ids in enumerate(caption_ids) if forced[beam] is None and content.ends_word(ids)]
     if ended:
         rows, letters = torch.tensor(ended, device=logits.device), continuation_ids.to(logits.device)
         logits[rows[:, None], letters] = _discourage(logits[rows[:, None], letters], factor)
+    for beam, ids in enumerate(caption_ids):
+        if forced[beam] is None and (again := content.written(ids)):
+            again = torch.tensor(again, device=logits.device)
+            logits[beam, again] = _discourage(logits[beam, again], factor)
     return logits
 
 
