@@ -39,4 +39,7 @@ def test_corpus_file_is_captioned_or_refused_with_its_reason(entry: CorpusFile):
         reference = REFERENCE_PICTURES[expect.picture]()
         pixels = np.asarray(media.image, dtype=np.int16)
         assert media.image.mode == "RGB" and pixels.shape == reference.shape
-        assert np.abs(pixels - reference).mean() < 6
+        rows = expect.rows or reference.shape[0]
+        assert np.abs(pixels[:rows] - reference[:rows]).mean() < 6
+        if expect.rows:  # below the rows a cut image's data reached: the decoder's flat fill, not made-up content
+            assert np.all(pixels[rows + 1:] == pixels[-1, 0]) and rows + 1 < pixels.shape[0]
