@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import ImageFile
 
 from cgcap.config import LimitSettings
 from cgcap.data.media import MediaError, decode_media
@@ -27,6 +28,7 @@ def test_corpus_file_is_captioned_or_refused_with_its_reason(entry: CorpusFile):
 
     assert isinstance(expect, Captioned)
     media = decode_media(data, LimitSettings(), entry.name)
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES  # a cut image's lenient load must not leave PIL lenient for others
     assert (media.modality, media.format) == (expect.modality, expect.format)
     if expect.warning is None:
         assert media.warnings == []
