@@ -20,6 +20,10 @@ class SentenceEmbedder:
     def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 256, max_length: int = 128):
         from transformers import AutoModel, AutoTokenizer
 
+        from cgcap.models.quiet import hide_weight_loading_bars
+
+        hide_weight_loading_bars()  # also when built outside models.load
+
         self.source = str(folder)
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
