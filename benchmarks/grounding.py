@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from cgcap.commands import add_settings_arguments, settings_from_args  # noqa: E402
 
-ITEM_COLUMNS = ["item", "variant", "hit", "BERTScore-F1", "CIDEr-D", "real words", "ends", "classifier", "s",
-                "caption"]
-SUMMARY_COLUMNS = ["variant", "modality", "captions", "hit", "BERTScore-F1", "CIDEr-D", "real words", "ends",
-                   "classifier", "s/caption"]
+ITEM_COLUMNS = ["item", "variant", "hit", "tagger hit", "BERTScore-F1", "CIDEr-D", "real words", "ends", "classifier",
+                "s", "caption"]
+SUMMARY_COLUMNS = ["variant", "modality", "captions", "hit", "tagger hit", "hit | tagger", "BERTScore-F1", "CIDEr-D",
+                   "real words", "ends", "classifier", "s/caption"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,12 +75,15 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def format_report(report) -> str:
-    items = [[r.id, r.variant, r.hit, r.bertscore_f1, r.cider, r.real_word_share, r.ends_on_own, r.classifier_score,
-              r.seconds, r.caption if r.error is None else f"ERROR {r.error}"] for r in report.rows]
-    summary = [[s.variant, s.modality, s.captions, s.hit_share, s.bertscore_f1, s.cider, s.real_word_share,
-                s.ends_on_own_share, s.classifier_score, s.seconds_per_caption] for s in report.summary]
+    items = [[r.id, r.variant, r.hit, r.tagger_hit, r.bertscore_f1, r.cider, r.real_word_share, r.ends_on_own,
+              r.classifier_score, r.seconds, r.caption if r.error is None else f"ERROR {r.error}"] for r in report.rows]
+    summary = [[s.variant, s.modality, s.captions, s.hit_share, s.tagger_hit_share, s.hit_share_where_tagger_hits,
+                s.bertscore_f1, s.cider, s.real_word_share, s.ends_on_own_share, s.classifier_score,
+                s.seconds_per_caption] for s in report.summary]
     return (_table(ITEM_COLUMNS, items) + "\n\n" + _table(SUMMARY_COLUMNS, summary)
-            + f"\n\nhit, real words, ends: shares; classifier: mean P(wanted label) by {report.judge}")
+            + "\n\nhit, real words, ends: shares; tagger hit: the encoder's top class names name the content "
+              "(the ceiling of hit); hit | tagger: hits among those items"
+            + f"; classifier: mean P(wanted label) by {report.judge}")
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -74,7 +74,8 @@ class DecodingSettings(_Section):
         False, description="the input's own words (a tagger encoder's class names) join the top-k candidates",
     )
     first_word_apart: bool = Field(
-        False, description="the first caption token starts a new word instead of gluing onto the prompt's last word",
+        False, description="the first caption token starts a new word instead of gluing onto the prompt's last word, "
+                           "and no caption token is only whitespace",
     )
     forbidden_factor: float = Field(20.0, ge=1.0, le=1e6)
     repetition_penalty: float = Field(1.0, ge=1.0, le=100.0, description="1 = off; applies to the last 4 tokens")

@@ -11,12 +11,16 @@ Inside ``ray job submit`` Ray sets ``RAY_ADDRESS`` for the job, so jobs join the
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
 
 # How long a named cluster's head has to accept a connection.
 CONNECT_TIMEOUT_S = 5.0
+# Where Ray 2.60 logs its token-authentication notices, and the one a new local Ray always gives.
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+TOKEN_AUTH_ENABLED_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
 class ClusterUnreachable(ConnectionError):
@@ -52,6 +56,25 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     )
 
 
+class _DropDefaultTokenAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TOKEN_AUTH_ENABLED_NOTICE)
+
+
+def _quiet_default_token_auth_notice() -> None:
+    """Drop Ray's notice that a new local Ray has token authentication on.
+
+    With RAY_AUTH_MODE unset, Ray 2.60 turns token authentication on for the Ray a run starts
+    and warns so on every run, telling users how to opt out. On is the safe default we want, so
+    the warning is noise to a newcomer. Setting RAY_AUTH_MODE=token ourselves would not do: Ray
+    reads it when imported, before this point. Only this notice is dropped; the one saying that
+    authentication is *off* still shows.
+    """
+    logger = logging.getLogger(RAY_AUTH_LOGGER)
+    if not any(isinstance(f, _DropDefaultTokenAuthNotice) for f in logger.filters):
+        logger.addFilter(_DropDefaultTokenAuthNotice())
+
+
 def init_ray(address: str | None = None, local: dict[str, Any] | None = None, **common: Any) -> str | None:
     """Start this run's own Ray, or join the named cluster; returns the cluster's address (None: local).
 
@@ -64,6 +87,7 @@ def init_ray(address: str | None = None, local: dict[str, Any] | None = None, **
     if ray.is_initialized():
         return cluster
     if cluster is None:
+        _quiet_default_token_auth_notice()
         ray.init(address="local", **(local or {}), **common)
         return None
     check_reachable(cluster)

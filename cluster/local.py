@@ -59,19 +59,33 @@ def _wait(ready, process: subprocess.Popen, what: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process group (``ray start --block`` then stops its node), SIGKILL what outlives it."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(*processes: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM each process group (``ray start --block`` then stops its node), SIGKILL what outlives it.
+
+    All groups are signalled at once and share one grace period: nodes stopped one after the other
+    cost a test ten seconds each.
+    """
+    if not processes:
+        return
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            continue
-        if sig == signal.SIGTERM:
-            time.sleep(1)  # let the group's other processes finish their shutdown, then kill the rest
+            pass
+    time.sleep(1)  # let the groups' other processes finish their shutdown, then kill the rest
+    for process in processes:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
 
 
 @dataclass
@@ -201,8 +215,7 @@ class LocalRayCluster:
         return True
 
     def stop(self) -> None:
-        for node in reversed(self.nodes):
-            _stop(node.process)
+        _stop(*(node.process for node in self.nodes))
         self.nodes.clear()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
@@ -226,6 +239,10 @@ class TrackingServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120) -> "TrackingServer":
+        return self.launch().wait_until_ready(timeout)
+
+    def launch(self) -> "TrackingServer":
+        """Start the server without waiting for it (it takes 5-25 s: start the Ray nodes meanwhile)."""
         self.port = self.port or free_ports(1)[0]
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "mlflow-server.log", "ab") as log:
@@ -235,6 +252,9 @@ class TrackingServer:
                  "--artifacts-destination", str(self.root / "mlartifacts"), "--workers", "1"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
+        return self
+
+    def wait_until_ready(self, timeout: float = 120) -> "TrackingServer":
         _wait(self._healthy, self.process, "mlflow server", timeout)
         return self
 
@@ -266,9 +286,10 @@ def main(argv: list[str] | None = None) -> int:
                               token=os.environ.get("RAY_AUTH_TOKEN", ""))
     server = TrackingServer(cluster.temp_dir / "mlflow", port=args.mlflow_port)
     try:  # Ctrl-C during start-up raises KeyboardInterrupt: the finally below still stops what started
+        server.launch()
         cluster.start_head()
         cluster.add_worker("worker", cpus=2, gpus=args.worker_gpus, resources={"worker_node": 1})
-        server.start()
+        server.wait_until_ready()
         print(f"head {cluster.address}, dashboard {cluster.dashboard}, MLflow {server.uri}; Ctrl-C stops all\n"
               f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN={cluster.token}", flush=True)
         # Blocked only now: children inherit the signal mask, and the nodes must still obey SIGTERM.

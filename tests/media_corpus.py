@@ -29,6 +29,7 @@ class Captioned:
     seconds: float | None = None  # the decoded duration, for audio
     warning: str | None = None
     picture: str | None = None  # the name of the reference picture its pixels must match
+    rows: int | None = None  # for a cut image: how many top rows must match it (the rest is the decoder's fill)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ def palette_with_transparency() -> bytes:
 _wav16 = lambda: sndfile(tone(1.0, 16_000), 16_000, "WAV", "PCM_16")  # noqa: E731
 _mp3 = lambda: mp3(varying(44_100), 44_100)  # noqa: E731
 _flac = lambda: sndfile(tone(2.0, 44_100), 44_100, "FLAC", "PCM_16")  # noqa: E731
+_jpeg = lambda: pillow(photo(), "JPEG")  # noqa: E731
+_png = lambda: pillow(photo(), "PNG")  # noqa: E731
 
 CORPUS: list[CorpusFile] = [
     # WAV: every sample width, metadata chunks, a few bytes short, cut in half
@@ -255,6 +258,25 @@ CORPUS: list[CorpusFile] = [
     CorpusFile("webp lossy", lambda: pillow(photo(), "WEBP", quality=95), Captioned("image", "webp", picture="photo")),
     CorpusFile("webp lossless with alpha", lambda: pillow(half_transparent(), "WEBP", lossless=True),
                Captioned("image", "webp", picture="red and white")),
-    CorpusFile("jpeg cut to half", lambda: cut(pillow(photo(), "JPEG"), 0.5), Refused(422, "corrupt or truncated")),
+    # Cut images: a JPEG or PNG missing at most the shared fraction of its pixel rows is captioned
+    CorpusFile("jpeg missing its end marker", lambda: _jpeg()[:-2],
+               Captioned("image", "jpeg", picture="photo", warning="ends early; 300 of its 300 pixel rows decoded")),
+    CorpusFile("jpeg missing its last 5%", lambda: cut(_jpeg(), 0.95),
+               Captioned("image", "jpeg", picture="photo", rows=288,
+                         warning="289 of its 300 pixel rows decoded (3.67% missing)")),
+    CorpusFile("jpeg progressive missing its last 10%", lambda: cut(pillow(photo(), "JPEG", progressive=True), 0.9),
+               Captioned("image", "jpeg", picture="photo", warning="(progressive: they may lack detail)")),
+    CorpusFile("jpeg progressive cut in its first scan", lambda: pillow(photo(), "JPEG", progressive=True)[:1000],
+               Refused(422, "truncated: the jpeg file ends early; 160 of its 300 pixel rows decoded")),
+    CorpusFile("jpeg cut to 85%", lambda: cut(_jpeg(), 0.85),
+               Refused(422, "truncated: the jpeg file ends early; 257 of its 300 pixel rows decoded (14% missing")),
+    CorpusFile("jpeg cut to half", lambda: cut(_jpeg(), 0.5), Refused(422, "(52% missing; at most 10% may be)")),
+    CorpusFile("png missing its IEND chunk", lambda: _png()[:-12],
+               Captioned("image", "png", picture="photo", warning="ends without its IEND chunk")),
+    CorpusFile("png missing its last 5%", lambda: cut(_png(), 0.95),
+               Captioned("image", "png", picture="photo", rows=280,
+                         warning="280 of its 300 pixel rows decoded (6.67% missing)")),
+    CorpusFile("png cut to 80%", lambda: cut(_png(), 0.8),
+               Refused(422, "truncated: the png file ends early; 233 of its 300 pixel rows decoded (22% missing")),
     CorpusFile("gif", lambda: pillow(photo(), "GIF"), Refused(415, "not a recognised audio, image or video file")),
 ]

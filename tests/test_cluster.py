@@ -32,10 +32,11 @@ TINY = ["--profile", "tiny", "--set", "evaluation.bertscore_encoder=null", "--se
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     with LocalRayCluster(head_cpus=3) as ray_cluster:
-        ray_cluster.start_head()
-        ray_cluster.add_worker("worker", cpus=3, gpus=1, resources={"worker_node": 1})
-        server = TrackingServer(tmp_path_factory.mktemp("tracking")).start()
+        server = TrackingServer(tmp_path_factory.mktemp("tracking")).launch()  # starts while the nodes do
         try:
+            ray_cluster.start_head()
+            ray_cluster.add_worker("worker", cpus=3, gpus=1, resources={"worker_node": 1})
+            server.wait_until_ready()
             yield ray_cluster, server
         finally:
             server.stop()
@@ -125,9 +126,9 @@ def evaluate_command(data: Path, output: Path) -> list[str]:
 
 
 def submit(cluster: LocalRayCluster, tracking_uri: str, command: list[str], wait: bool,
-           excludes: list[str] | None = None) -> subprocess.CompletedProcess:
+           excludes: list[str] | None = None, env_vars: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The README's command: the repository as working dir, the tracking server in the runtime env."""
-    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}}
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, **(env_vars or {})}}
     if excludes:
         runtime_env["excludes"] = excludes
     runtime_env = json.dumps(runtime_env)
@@ -144,25 +145,33 @@ def pool_nodes(cluster: LocalRayCluster) -> set[str]:
 def test_an_evaluation_job_spans_both_nodes_loses_nothing_when_the_worker_dies_and_its_run_outlives_it(
         cluster, tmp_path):
     ray_cluster, server = cluster
-    clips = 16
+    clips = 32
     for index in range(clips):
         write_tone(tmp_path / "clips" / f"tone{index}.wav", frequency=220.0 + 40 * index, seconds=0.5)
     output = tmp_path / "out"
     store = PredictionStore(output)
     command = evaluate_command(tmp_path / "clips", output)
 
-    submitted = submit(ray_cluster, server.uri, command, wait=False)
+    # Ray Data starts feeding a pool as soon as one actor is up. The worker's actor starts ~10 s after the
+    # head's (it fetches the working dir first), and on a fast run the head's actor had captioned every clip
+    # by then: the pool never reached the worker. Waiting for the whole pool makes it span both nodes.
+    whole_pool = {"RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": "300"}
+    submitted = submit(ray_cluster, server.uri, command, wait=False, env_vars=whole_pool)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     job = next(w for w in submitted.stdout.split() if w.strip("'").startswith("raysubmit_")).strip("'")
     spanned: set[str] = set()
 
     def first_batch_from_a_pool_on_both_nodes():
         spanned.update(pool_nodes(ray_cluster))
-        return (store.part_files() and len(spanned) == 2) or job_status(ray_cluster, job) in ("FAILED", "STOPPED")
+        return (store.part_files() and len(spanned) == 2) or job_status(ray_cluster, job) in ("SUCCEEDED", "FAILED",
+                                                                                           "STOPPED")
 
     wait_for(first_batch_from_a_pool_on_both_nodes, 240, "the first batch")
     nodes = node_ids(ray_cluster)
-    assert spanned == {nodes["head"], nodes["worker"]}  # the actor pool runs on both nodes
+    if spanned != {nodes["head"], nodes["worker"]}:  # the actor pool runs on both nodes; if not, say why
+        logs = ray_cli(ray_cluster, "ray", "job", "logs", "--address", ray_cluster.dashboard, job, timeout=60)
+        pytest.fail(f"the actor pool ran on {len(spanned)} node(s), job {job_status(ray_cluster, job)}, "
+                    f"{len(store.part_files())} part file(s); job log:\n{logs.stdout[-3000:]}")
 
     alive = ray_cluster.kill_node("worker")  # mid-job, without warning
     before = {part.name: part.read_bytes() for part in store.part_files()}
@@ -176,7 +185,7 @@ def test_an_evaluation_job_spans_both_nodes_loses_nothing_when_the_worker_dies_a
     # The rerun uploads a working dir with other contents, so a package of its own: with the same one, Ray's
     # clean-up of the first job's copy could delete the folder the rerun's driver had just started in
     # (seen once in CI as a FileNotFoundError from os.getcwd() while torch imported).
-    rerun = submit(ray_cluster, server.uri, command, wait=True, excludes=["benchmarks/"])
+    rerun = submit(ray_cluster, server.uri, command, wait=True, excludes=["benchmarks/"], env_vars=whole_pool)
     assert rerun.returncode == 0 and "succeeded" in rerun.stdout, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     rewritten = [part for part in store.part_files() if parts_before.get(part) != part.read_bytes()]
     recaptioned = {json.loads(line)["id"] for part in rewritten for line in part.read_text().splitlines()}

@@ -20,7 +20,7 @@ MANIFEST = ROOT / "benchmarks" / "devset" / "devset.yaml"
 VENDORED = ROOT / "benchmarks" / "devset" / "media"
 AUDIO, IMAGE = "Audio of a", "Image of a"
 # A vendored clip, a photo of the scikit-image wheel and espeak-ng speech: one item per kind of source.
-SUBSET = ["audio/bell.oga", "image/chelsea.png", "audio/speech-door.wav"]
+SUBSET = ["audio/bell.oga", "image/chelsea.png", "audio/speech-door.wav", "image/astronaut.png"]
 
 
 @pytest.mark.parametrize("caption, words, prompt", [
@@ -129,11 +129,11 @@ def test_the_builder_names_a_source_it_cannot_find(tmp_path):
 
 
 def _table_rows(text: str) -> list[list[str]]:
-    """The per-caption table's rows: nine columns split on runs of spaces, then the caption."""
+    """The per-caption table's rows: ten columns split on runs of spaces, then the caption."""
     rows = []
     for line in text.splitlines():
         if line.startswith(("audio/", "image/")):
-            cells = re.split(r"\s{2,}", line, maxsplit=9)
+            cells = re.split(r"\s{2,}", line, maxsplit=10)
             rows.append(cells)
     return rows
 
@@ -157,11 +157,12 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
     judge = TextClassifier.load("tiny:bert-classifier")
     table = _table_rows(printed.out)
     assert len(table) == 4
-    for item, variant, hit, bertscore, cider, real, ends, classifier, seconds, caption in table:
+    for item, variant, hit, tagger_hit, bertscore, cider, real, ends, classifier, seconds, caption in table:
         row = rows[(item, variant)]
         prompt = AUDIO if item.startswith("audio") else IMAGE
         assert caption == row["caption"] and caption.startswith(prompt)
         assert hit == ("yes" if names_content(caption, words[item], prompt) else "no")
+        assert tagger_hit == "-"  # the tiny profile's random CLAP and CLIP offer no words of their own
         real_words, total = count_real_words(caption, prompt)
         assert real == ("-" if total == 0 else f"{real_words / total:.2f}")
         assert float(classifier) == pytest.approx(float(judge.score([caption])[0]), abs=0.006)
@@ -176,3 +177,20 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
     again = capsys.readouterr()
     assert again.err.count("(cached") == 4
     assert [row["caption"] for row in json.loads(again.out)["rows"]] == [row["caption"] for row in report["rows"]]
+
+
+def test_the_tagger_ceiling_says_whether_the_taggers_own_words_name_the_content(devset):
+    # ImageNet-1k has no astronaut, space suit or shuttle-crew class: no caption steered by its
+    # class names can be expected to say "astronaut", and the report must tell that apart
+    # from a decoder that ignores a tagger which did name the cat.
+    from types import SimpleNamespace
+
+    from cgcap.encoders import load_encoder
+    from cgcap.evaluation.grounding import load_grounding_items, tagger_names_content
+
+    encoders = {"image": load_encoder("efficientnet-lite2-minilm"), "audio": load_encoder("yamnet-minilm")}
+    captioner = SimpleNamespace(encoders=encoders)
+    items = {item.id: item for item in load_grounding_items(devset)}
+    assert tagger_names_content(captioner, items["image/chelsea.png"]) is True  # Egyptian cat, tiger cat, tabby
+    assert tagger_names_content(captioner, items["image/astronaut.png"]) is False  # bobsled, barbell, ski, ...
+    assert tagger_names_content(captioner, items["audio/speech-door.wav"]) is True  # Speech

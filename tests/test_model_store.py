@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import huggingface_hub.utils
 import pytest
 import torch
 
@@ -98,7 +99,11 @@ def test_minilm_classifier_base_has_two_labels_and_real_vocabulary(capfd):
     encoder = AutoModel.from_pretrained(minilm_folder())
     assert torch.equal(loaded.model.base_model.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight)
     assert not loaded.model.training
-    assert "LOAD REPORT" not in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err
+    # Nor a "Loading weights: 100%|...|" bar per model and per actor, while a hub download keeps its bar.
+    assert "Loading weights" not in err
+    assert not huggingface_hub.utils.are_progress_bars_disabled()
 
 
 def _cli(*args):

@@ -125,12 +125,15 @@ def test_a_stale_cluster_record_does_not_hang_a_local_run():
     record.parent.mkdir()
     stale = dead_address()
     record.write_text(stale)
-    env = {key: value for key, value in ENV.items() if key != "RAY_ADDRESS"}
+    # RAY_AUTH_MODE unset, as in a newcomer's shell: Ray then turns token auth on by itself.
+    env = {key: value for key, value in ENV.items() if key not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     run = python("""
+        import os
         import ray
         from cgcap.ray_connection import init_ray
         init_ray(local={"num_cpus": 1, "include_dashboard": False})
         print("joined", ray.get_runtime_context().gcs_address, flush=True)
+        print("auth", os.environ.get("RAY_AUTH_MODE"), flush=True)
         ray.shutdown()
     """, env={**env, "RAY_TMPDIR": temp}, start_new_session=True)
     try:
@@ -143,3 +146,6 @@ def test_a_stale_cluster_record_does_not_hang_a_local_run():
     joined = [line for line in output.splitlines() if line.startswith("joined ")]
     assert run.returncode == 0 and joined, output
     assert joined[0].split()[1] != stale
+    # The local Ray keeps token authentication on, without warning a newcomer about it on every run.
+    assert "auth token" in output.splitlines(), output
+    assert "Token authentication is enabled" not in output, output

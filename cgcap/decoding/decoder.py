@@ -18,7 +18,7 @@ from cgcap.decoding.beam_search import BeamSearch
 from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
 from cgcap.decoding.guidance import Guidance, wanted_probability
-from cgcap.decoding.logit_rules import apply_logit_rules, fuse
+from cgcap.decoding.logit_rules import apply_logit_rules, force, fuse, keep_content_words_whole
 from cgcap.decoding.result import Beam, CaptionResult
 from cgcap.decoding.score_cache import CachedScorer
 from cgcap.decoding.scoring import CandidateScorer
@@ -173,6 +173,11 @@ class GuidedDecoder:
                 raise CaptionCancelled(step)
             last = tokens[:, -1:]
             active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
+            caption_ids = [row[len(self.prompt_ids):] for row in tokens.tolist()]
+            content = guidance.content
+            forced = [content.forced_next(ids) for ids in caption_ids] if content is not None else None
+            if forced is not None and all(f is not None for f, on in zip(forced, active.tolist()) if on):
+                active = torch.zeros_like(active)  # every beam finishes a word it began: nothing to steer
             steering = guidance.steers and s.num_iterations > 0 and bool(active.any())
             if steering:
                 # q is the LM at Δ = 0, which is also the first iteration's forward: one pass, with its graph
@@ -199,8 +204,15 @@ class GuidedDecoder:
                 logits = q_logits.clone()
 
             logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids,
-                                       self.vocabulary.glued_ids if s.first_word_apart else None)
-            source, next_tokens = beams.advance(fuse(logits, log_q, s.fusion))
+                                       self.vocabulary.glued_ids if s.first_word_apart else None,
+                                       self.vocabulary.blank_ids if s.first_word_apart else None)
+            if content is not None:
+                logits = keep_content_words_whole(logits, caption_ids, forced, content,
+                                                  self.vocabulary.letter_continuation_ids, s.forbidden_factor)
+            fused = fuse(logits, log_q, s.fusion)
+            if content is not None:  # a content word begun is finished: it was scored as the whole word
+                fused = force(fused, forced)
+            source, next_tokens = beams.advance(fused)
             source, next_tokens = source.to(self.device), next_tokens.to(self.device)
             context = ContextCache.from_past(extended, config).select_beams(source)
             tokens = torch.cat([tokens.index_select(0, source), next_tokens[:, None]], dim=1)

@@ -63,12 +63,15 @@ class Guidance:
         s = self.settings
         rows = active.nonzero().flatten().to(log_probs.device)
         if self.content is not None:  # T with the input's own words in it (content_candidates.py)
-            top = self.content.top_with_content(log_probs.index_select(0, rows), s.top_k,
-                                                [prefixes[row] for row in rows.tolist()])
+            top = self.content.top_with_content(log_probs.index_select(0, rows), s.top_k)
         else:
             top = log_probs.detach().index_select(0, rows).topk(s.top_k, dim=-1).indices  # T: [beams, k]
-        # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j.
-        texts = [prefixes[row] + self.pieces[token] for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
+        # All beams' candidate texts go to each scorer in one call: s_j = prefix + token_j
+        # (a content word's first token is scored as the whole word, which the decoder then completes).
+        text_of = self.content.candidate_text if self.content is not None else (
+            lambda prefix, token, piece: prefix + piece)
+        texts = [text_of(prefixes[row], token, self.pieces[token])
+                 for row, tokens in zip(rows.tolist(), top.tolist()) for token in tokens]
         shape, device = top.shape, log_probs.device
         modality = self.modality.score(texts).view(shape).to(device) if self.modality else None
         classifier = (wanted_probability(self.classifier, texts, s.wanted_label).view(shape).to(device)

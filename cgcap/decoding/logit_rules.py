@@ -26,6 +26,7 @@ def apply_logit_rules(
     end_token_id: int,
     forbidden_ids: torch.Tensor,
     glued_ids: torch.Tensor | None = None,  # tokens that continue the previous word (no leading space)
+    blank_ids: torch.Tensor | None = None,  # whitespace-only tokens
 ) -> torch.Tensor:
     if settings.repetition_penalty != 1.0:
         for beam, recent in enumerate(tokens[:, -REPETITION_WINDOW:].tolist()):
@@ -44,9 +45,43 @@ def apply_logit_rules(
         # "Audio of a" + "While" would write "aWhile": the caption's first token starts a word.
         glued = glued_ids.to(logits.device)
         logits[:, glued] = _discourage(logits[:, glued], settings.forbidden_factor)
+    if settings.first_word_apart and blank_ids is not None and len(blank_ids):
+        # A bare " " starts no word either, and before a spaced word it writes "Audio of a  buzz".
+        blank = blank_ids.to(logits.device)
+        logits[:, blank] = _discourage(logits[:, blank], settings.forbidden_factor)
     forbidden = forbidden_ids.to(logits.device)
     logits[:, forbidden] = _discourage(logits[:, forbidden], settings.forbidden_factor)
     return logits
+
+
+def keep_content_words_whole(
+    logits: torch.Tensor,  # [beams, vocab] before fusion, changed in place
+    caption_ids: list[list[int]],  # per beam: the caption's tokens so far
+    forced: list[int | None],  # per beam: the token finishing a content word it has begun
+    content,  # ContentCandidates
+    continuation_ids: torch.Tensor,  # the vocabulary's letter continuations
+    factor: float,
+) -> torch.Tensor:
+    """A beam that has just written a whole content word does not glue letters onto it ("ski" + "able"),
+    and does not write a content word twice ("speech speech")."""
+    ended = [beam for beam, ids in enumerate(caption_ids) if forced[beam] is None and content.ends_word(ids)]
+    if ended:
+        rows, letters = torch.tensor(ended, device=logits.device), continuation_ids.to(logits.device)
+        logits[rows[:, None], letters] = _discourage(logits[rows[:, None], letters], factor)
+    for beam, ids in enumerate(caption_ids):
+        if forced[beam] is None and (again := content.written(ids)):
+            again = torch.tensor(again, device=logits.device)
+            logits[beam, again] = _discourage(logits[beam, again], factor)
+    return logits
+
+
+def force(log_p: torch.Tensor, forced: list[int | None]) -> torch.Tensor:
+    """Each beam with a forced token writes it (log-probability 0), whatever the distribution says."""
+    for beam, token in enumerate(forced):
+        if token is not None:
+            log_p[beam] = -float("inf")
+            log_p[beam, token] = 0.0
+    return log_p
 
 
 def fuse(shifted_logits: torch.Tensor, log_q: torch.Tensor, fusion: float) -> torch.Tensor:

@@ -38,6 +38,17 @@ class Vocabulary:
         return torch.tensor([i for i, piece in enumerate(self.pieces) if piece and not piece[0].isspace()],
                             dtype=torch.long)
 
+    @functools.cached_property
+    def letter_continuation_ids(self) -> torch.Tensor:
+        """Tokens that go on spelling the word before them: a letter with no space before it ("able", "s")."""
+        return torch.tensor([i for i, piece in enumerate(self.pieces) if piece and piece[0].isalpha()],
+                            dtype=torch.long)
+
+    @functools.cached_property
+    def blank_ids(self) -> torch.Tensor:
+        """Tokens that are only whitespace: " " before " buzz" writes "a  buzz", a word apart twice."""
+        return torch.tensor([i for i, piece in enumerate(self.pieces) if piece and piece.isspace()], dtype=torch.long)
+
     def end_token_id(self, end_token: str) -> int:
         ids = self.tokenizer.encode(end_token, add_special_tokens=False)
         if len(ids) != 1:

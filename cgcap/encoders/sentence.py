@@ -24,6 +24,10 @@ class SentenceEmbedder:
                  backend: TextBackend = "torch", int8: bool = False):
         from transformers import AutoModel, AutoTokenizer
 
+        from cgcap.models.quiet import hide_weight_loading_bars
+
+        hide_weight_loading_bars()  # also when built outside models.load
+
         self.source = str(folder)
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(folder)

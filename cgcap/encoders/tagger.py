@@ -51,6 +51,29 @@ def image_class_phrase(name: str) -> str:
     return f"a photo of {'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
+def class_name_words(names: list[str]) -> list[str]:
+    """Each class name's alternatives, whole, then their other single words, most probable class first.
+
+    "Singing bowl" offers "singing bowl" and "bowl": the decoder writes a name of several
+    tokens whole, and its first word alone ("singing") would name something else. "Rodents,
+    rats, mice" offers each alternative; "Keyboard (musical)" offers "keyboard". Words that
+    name nothing ("Sound effect") and AudioSet's acoustic scenes ("Inside, small room") are
+    left out.
+    """
+    alternatives: list[str] = []
+    for name in names:
+        if name.lower().startswith(("inside,", "outside,")):
+            continue
+        for alternative in re.sub(r"\([^)]*\)", "", name.lower()).split(","):
+            words = re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", alternative)
+            if any(len(w) > 2 and w not in FUNCTION_WORDS for w in words):
+                alternatives.append(" ".join(words))
+    firsts = {alternative.split()[0] for alternative in alternatives if " " in alternative}
+    singles = [w for alternative in alternatives for w in alternative.split()
+               if len(w) > 2 and w not in FUNCTION_WORDS and w not in firsts]
+    return list(dict.fromkeys(alternatives + singles))
+
+
 class TaggerEncoder:
     """``ModalityEncoder`` over a tagger's classes: inputs and texts in the MiniLM sentence space."""
 
@@ -113,14 +136,11 @@ class TaggerEncoder:
         return self.direction(self.class_probabilities(media))
 
     def content_words(self, media: DecodedMedia) -> list[str]:
-        """The words of the names of the input's ``top_n`` classes, most probable first ("Telephone bell
-        ringing" -> telephone, bell, ringing), for the decoder's candidates (decoding.content_candidates)."""
+        """Names for the input from its ``top_n`` classes, most probable first, for the decoder's candidates
+        (decoding.content_candidates): see ``class_name_words``."""
         probabilities = self.class_probabilities(media)
-        words: list[str] = []
-        for index in np.argsort(-probabilities)[: self.top_n]:
-            words += [w for w in re.findall(r"[a-z]+", self.tagger.class_names[index].lower())
-                      if len(w) > 2 and w not in FUNCTION_WORDS]
-        return list(dict.fromkeys(words))
+        names = [self.tagger.class_names[index] for index in np.argsort(-probabilities)[: self.top_n]]
+        return class_name_words(names)
 
     def top_classes(self, media: DecodedMedia, count: int = 5) -> list[tuple[str, float]]:
         """The tagger's most probable classes, for reports and tests."""

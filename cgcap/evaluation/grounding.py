@@ -51,6 +51,9 @@ class GroundingRow(BaseModel):
     caption: str = ""  # with the prompt, as the decoder returns it
     prompt: str | None = None
     hit: bool = False  # names the content (a word of the item's list after the prompt)
+    # Whether the encoder's own words for the input (a tagger's top class names) name the content: a caption
+    # can hardly name what its tagger does not (ImageNet has no astronaut). None for encoders without words.
+    tagger_hit: bool | None = None
     real_words: int = 0
     words: int = 0
     ends_on_own: bool = False
@@ -79,6 +82,8 @@ class GroundingSummary(BaseModel):
     captions: int
     failed: int
     hit_share: float | None
+    tagger_hit_share: float | None = None  # the tagger's top classes name the content: the ceiling of hit_share
+    hit_share_where_tagger_hits: float | None = None  # the decoder's part: hits among the items the tagger names
     bertscore_f1: float | None
     cider: float | None
     real_word_share: float | None  # pooled: real words over all words of these captions
@@ -186,6 +191,7 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     real, total = count_real_words(result.caption, result.prompt)
     row.caption, row.prompt = result.caption, result.prompt
     row.hit = names_content(result.caption, item.words, result.prompt)
+    row.tagger_hit = tagger_names_content(captioner, item)
     row.real_words, row.words = real, total
     row.ends_on_own = ends_on_own(result)
     chosen = next((beam for beam in result.beams if beam.text == result.caption), None)
@@ -198,6 +204,20 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     elif chosen is not None:
         row.classifier_score = chosen.classifier_score
     return row
+
+
+def tagger_names_content(captioner, item: GroundingItem) -> bool | None:
+    """Whether the words the item's encoder offers (``content_words``: its top classes' names) name the content."""
+    from cgcap.data.media import MediaError, decode_media
+
+    encoder = captioner.encoders[item.modality] if item.modality in ("audio", "image") else None
+    if encoder is None or not hasattr(encoder, "content_words"):
+        return None
+    try:
+        words = encoder.content_words(decode_media(item.media_path, filename=Path(item.media_path).name))
+    except (MediaError, OSError):
+        return None
+    return names_content(" ".join(words), item.words) if words else None
 
 
 def caption_rows(captioner, items: list[GroundingItem], variants: dict[str, dict[str, Any]],
@@ -265,6 +285,8 @@ def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
             out.append(GroundingSummary(
                 variant=variant, modality=modality, captions=len(done), failed=len(chosen) - len(done),
                 hit_share=_mean([float(r.hit) for r in done]),
+                tagger_hit_share=_mean([float(r.tagger_hit) for r in done if r.tagger_hit is not None]),
+                hit_share_where_tagger_hits=_mean([float(r.hit) for r in done if r.tagger_hit]),
                 bertscore_f1=_mean([r.bertscore_f1 for r in done if r.bertscore_f1 is not None]),
                 cider=_mean([r.cider for r in done if r.cider is not None]),
                 real_word_share=sum(r.real_words for r in done) / words if words else None,

@@ -84,6 +84,9 @@ def known_models() -> dict[str, ModelEntry]:
 
 def load(spec: str, task: Kind | None = None, device: str = "cpu") -> LoadedModel:
     """Load the model a spec names; ``task`` picks the head for Hugging Face ids that need one."""
+    from cgcap.models.quiet import hide_weight_loading_bars
+
+    hide_weight_loading_bars()
     if not isinstance(spec, str) or not spec.strip():
         raise ModelNotFoundError(f"model spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
