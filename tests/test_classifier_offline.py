@@ -43,12 +43,6 @@ def test_first_load_trains_on_the_found_sentences_and_later_loads_read_the_cache
     assert first.metadata.dataset_hash == load_dataset(data_folder / "audible.txt",
                                                        data_folder / "not_audible.txt").dataset_hash
 
-    # The first-load recipe trains the layers and leaves the token embeddings (half the weights) as packaged.
-    packaged = load("minilm-l6", task="sequence-classifier").model.bert
-    assert torch.equal(first.model.bert.embeddings.word_embeddings.weight, packaged.embeddings.word_embeddings.weight)
-    assert not torch.equal(first.model.bert.encoder.layer[0].attention.self.query.weight,
-                           packaged.encoder.layer[0].attention.self.query.weight)
-
     def no_training(*args, **kwargs):
         raise AssertionError("the cached classifier was trained again")
 
