@@ -50,12 +50,24 @@ def comparison_rows(runs) -> list[tuple[str, list[str], bool]]:
     return rows
 
 
+CELL_WIDTH = 40  # a long param (a settings dump, a list of ids) would otherwise make every column that wide
+
+
+def _shorten(text: str, width: int = CELL_WIDTH) -> str:
+    """Both ends of a long cell: children differ at the end of their names ("decoding.num_iterations=10")."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[-(width - 1 - head):]
+
+
 def render_comparison(runs, only_differences: bool = False, bold: bool = False) -> str:
-    header = ["", *[(run.info.run_name or run.info.run_id)[:24] for run in runs]]
+    header = ["", *[_shorten(run.info.run_name or run.info.run_id, 28) for run in runs]]
     ids = ["run id", *[run.info.run_id[:12] for run in runs]]
     rows = [(label, values, differs) for label, values, differs in comparison_rows(runs)
             if differs or not only_differences]
-    table = [header, ids] + [[("* " if differs else "  ") + label, *values] for label, values, differs in rows]
+    table = [header, ids] + [[("* " if differs else "  ") + label, *map(_shorten, values)]
+                             for label, values, differs in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = []
     for index, row in enumerate(table):

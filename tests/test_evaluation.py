@@ -106,6 +106,24 @@ def test_runs_compare_prints_params_and_metrics_side_by_side_marking_differences
     assert "no MLflow run 'no-such-run'" in capsys.readouterr().err
 
 
+def test_runs_compare_keeps_columns_narrow_and_the_end_of_long_names(tracking_uri, capsys):
+    # An experiment's children are named "decoding.num_iterations=1" ... "=10", and one long param (a list of
+    # item ids) made every column hundreds of characters wide, with the names cut before the part that differs.
+    from cgcap import tracking
+    from cgcap.cli import main as cgcap
+
+    tracking.configure()
+    ids = []
+    for n in (1, 10):
+        with mlflow.start_run(run_name=f"decoding.num_iterations={n}") as run:
+            mlflow.log_params({"ids": ",".join(f"audio/clip-{i}.oga" for i in range(20)), "n": str(n)})
+            ids.append(run.info.run_id)
+    assert cgcap(["runs", "compare", *ids]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1].endswith("iterations=10") and lines[0].split()[-2].endswith("iterations=1")
+    assert max(map(len, lines)) < 120
+
+
 def test_sweep_values_are_parsed_and_validated_before_any_work():
     assert parse_sweep("decoding.lambda_cls=0, 0.3,0.6,0.9") == ("decoding.lambda_cls", ["0", "0.3", "0.6", "0.9"])
     with pytest.raises(SettingsError, match="at least two values"):
