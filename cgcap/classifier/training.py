@@ -106,7 +106,22 @@ def _callbacks(settings: TrainingSettings, on_evaluation, history: list[EpochRec
                 control.should_training_stop = True
                 timing["stopped"] = True
 
-    return [RecordEvaluations(), TimeLimit(), EarlyStoppingCallback(early_stopping_patience=settings.patience)]
+    class Progress(TrainerCallback):
+        # cgcap's own bar instead of the Trainer's tqdm: inside a Ray actor stderr is not a terminal and
+        # every tqdm redraw (training and each evaluation's nested bar) became a log line, 400 of them.
+        def on_train_begin(self, args, state, control, **kwargs):
+            from cgcap.models.prepare import progress_bar
+
+            self.bar = progress_bar(state.max_steps, "training", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(1)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return [RecordEvaluations(), TimeLimit(), Progress(),
+            EarlyStoppingCallback(early_stopping_patience=settings.patience)]
 
 
 def _freeze(model, settings: TrainingSettings) -> None:
@@ -172,7 +187,7 @@ def train_classifier(
             seed=settings.seed,
             use_cpu=device == "cpu",
             dataloader_pin_memory=False,
-            disable_tqdm=False,
+            disable_tqdm=True,  # the Progress callback shows the steps
             train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         )
         trainer = Trainer(
