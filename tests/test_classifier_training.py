@@ -102,6 +102,16 @@ def test_early_stopping_ends_training_once_validation_roc_auc_stops_improving(sm
     assert [record.epoch for record in trained.history] == [1.0, 2.0, 3.0]
 
 
+def test_training_progress_is_a_few_lines_where_stderr_is_not_a_terminal(small_reference, tmp_path, capfd):
+    # Inside a Ray actor the Trainer's tqdm wrote a log line per redraw: 360 steps gave ~400 lines.
+    trained = train_classifier(small_reference, TrainingSettings(base="tiny:bert-classifier", epochs=3.0, batch_size=4),
+                               tmp_path / "tiny")
+    err = capfd.readouterr().err
+    assert trained.steps > 10
+    assert "cgcap: training" in err and f"{trained.steps}/{trained.steps}" in err
+    assert err.count("step/s]") <= 4 and "it/s]" not in err  # cgcap's bar at most every 10 s; no Trainer bars
+
+
 def test_time_limit_stops_training_at_the_next_step_and_still_saves_a_model(small_reference, tmp_path):
     settings = TrainingSettings(base="tiny:bert-classifier", epochs=5, batch_size=8, max_seconds=1e-6)
     trained = train_classifier(small_reference, settings, tmp_path / "tiny")
