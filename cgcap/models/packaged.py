@@ -7,8 +7,10 @@ it is converted once into a safetensors folder under the cache and loaded from t
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
+from unittest import mock
 
 from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
 
@@ -58,7 +60,12 @@ def _convert_smollm2(partial: Path) -> None:
     from cgcap.models.prepare import estimate_seconds, timed_progress
 
     source = _package_folder(SMOLLM2_PACKAGE)
-    with timed_progress("dequantising SmolLM2", estimate_seconds(SMOLLM2_SECONDS)):
+    # transformers' GGUF reader draws its own tqdm bar (not covered by its disable_progress_bar); inside a
+    # Ray actor each redraw is a log line, nested in the bar below, so it is switched off for this call.
+    import transformers.modeling_gguf_pytorch_utils as gguf_reader
+
+    quiet_reader = mock.patch.object(gguf_reader, "tqdm", functools.partial(gguf_reader.tqdm, disable=True))
+    with timed_progress("dequantising SmolLM2", estimate_seconds(SMOLLM2_SECONDS)), quiet_reader:
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
         quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
         # save_pretrained on the GGUF-loaded model fails; copy its weights into a fresh model.

@@ -71,7 +71,7 @@ def timed_progress(description: str, estimate: float) -> Iterator[None]:
 
     def tick() -> None:
         while not done.wait(1.0):
-            bar.update(round(min(time.monotonic() - started, 0.99 * estimate) - bar.n, 1))
+            bar.update(int(min(time.monotonic() - started, 0.99 * estimate)) - bar.n)  # whole seconds: no "10.999/30"
 
     ticker = threading.Thread(target=tick, daemon=True)
     ticker.start()
