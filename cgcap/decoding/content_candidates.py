@@ -23,18 +23,15 @@ import torch
 
 class ContentCandidates:
     def __init__(self, words: list[str], tokenizer):
-        self.first_ids: list[int] = []
+        # first token id -> the word's token ids; two words may share a first token: the more probable class's wins
+        self._spelling: dict[int, list[int]] = {}
         self.whole: dict[int, str] = {}  # first token id -> " word", the text its candidate is scored as
-        self.spelled: list[list[int]] = []  # every content word's token ids
         for word in dict.fromkeys(w.strip().lower() for w in words if w.strip()):
             ids = tokenizer.encode(" " + word, add_special_tokens=False)
-            if not ids:
-                continue
-            self.spelled.append(ids)
-            if ids[0] not in self.whole:  # two words may share a first token: the more probable class's wins
-                self.first_ids.append(ids[0])
+            if ids and ids[0] not in self._spelling:
+                self._spelling[ids[0]] = ids
                 self.whole[ids[0]] = " " + word
-        self._spelling = {ids[0]: ids for ids in reversed(self.spelled)}  # first id -> the word it stands for
+        self.first_ids: list[int] = list(self._spelling)
         # Each word as the decoder may write it: lower-case or capitalised, after a space or not
         # (" Speech" and ",Speech" are other tokens than " speech").
         self._forms = [[ids] + [tokenizer.encode(space + form, add_special_tokens=False)

@@ -175,7 +175,7 @@ class CaptionCache:
 
 
 def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str, Any],
-                 judge: CandidateScorer | None) -> GroundingRow:
+                 judge: CandidateScorer | None, tagger_hit: bool | None = None) -> GroundingRow:
     """Caption one item under one variant and judge the caption on its own (no corpus metrics)."""
     from cgcap.data.media import MediaError
     from cgcap.decoding.guidance import wanted_probability
@@ -191,7 +191,7 @@ def caption_item(captioner, item: GroundingItem, variant: str, options: dict[str
     real, total = count_real_words(result.caption, result.prompt)
     row.caption, row.prompt = result.caption, result.prompt
     row.hit = names_content(result.caption, item.words, result.prompt)
-    row.tagger_hit = tagger_names_content(captioner, item)
+    row.tagger_hit = tagger_hit
     row.real_words, row.words = real, total
     row.ends_on_own = ends_on_own(result)
     chosen = next((beam for beam in result.beams if beam.text == result.caption), None)
@@ -227,10 +227,13 @@ def caption_rows(captioner, items: list[GroundingItem], variants: dict[str, dict
     """Every item under every variant, items outer so a partial run covers both variants; cached rows reused."""
     rows, total = [], len(items) * len(variants)
     for item in items:
+        tagger_hit, known = None, False  # the tagger's verdict, found once per item and only if a row needs it
         for variant, options in variants.items():
             key = cache.key(item, captioner.settings_for(options), variant, judge_spec) if cache else None
             cached = cache is not None and key in cache.rows
-            row = cache.rows[key] if cached else caption_item(captioner, item, variant, options, judge)
+            if not cached and not known:
+                tagger_hit, known = tagger_names_content(captioner, item), True
+            row = cache.rows[key] if cached else caption_item(captioner, item, variant, options, judge, tagger_hit)
             if cache is not None and not cached and row.error is None:
                 cache.add(key, row)
             rows.append(row)
