@@ -168,13 +168,14 @@ class GuidedDecoder:
         with torch.no_grad():
             prefix = self.model(tokens[:, :-1], use_cache=True).cache
         context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
+        content = guidance.content
         for step in range(s.max_tokens):
             if should_stop is not None and should_stop():
                 raise CaptionCancelled(step)
             last = tokens[:, -1:]
             active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
-            caption_ids = [row[len(self.prompt_ids):] for row in tokens.tolist()]
-            content = guidance.content
+            rows = tokens.tolist()
+            caption_ids = [row[len(self.prompt_ids):] for row in rows]
             forced = [content.forced_next(ids) for ids in caption_ids] if content is not None else None
             if forced is not None and all(f is not None for f, on in zip(forced, active.tolist()) if on):
                 active = torch.zeros_like(active)  # every beam finishes a word it began: nothing to steer
@@ -191,7 +192,7 @@ class GuidedDecoder:
             log_q = torch.log_softmax(q_logits, dim=-1)
 
             if steering:
-                prefixes = [self.vocabulary.text(row[1:]) for row in tokens.tolist()]
+                prefixes = [self.vocabulary.text(row[1:]) for row in rows]
                 # score_once: the unshifted top-k, scored once, is every iteration's target.
                 fixed = guidance.candidates(log_q, prefixes, active) if s.scores_once else None
                 delta, logits = self.optimizer.shift(
