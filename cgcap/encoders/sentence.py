@@ -34,21 +34,22 @@ class SentenceEmbedder:
         self.model = AutoModel.from_pretrained(folder).to(device).eval()
         self.batch_size = batch_size
         self.max_length = max_length  # captions are short; this bounds a hostile prompt's cost
+        self._key = (resolve_text_backend(backend, device, int8), int8)
         self._onnx: OnnxTextTower | None = None
-        if resolve_text_backend(backend, device, int8) == "onnx":
+        if self._key[0] == "onnx":
             self._onnx = sentence_tower(self.model, self.tokenizer, max_length=max_length, int8=int8)
         self._variants: dict[tuple[str, bool], SentenceEmbedder] = {}
 
     def on_backend(self, backend: TextBackend, int8: bool = False) -> "SentenceEmbedder":
         """This embedder (the same weights) running on ``backend``; each backend is made once and kept,
         since one MiniLM per process serves both taggers."""
-        chosen = resolve_text_backend(backend, self.device, int8)
-        if (chosen == "onnx") == (self._onnx is not None) and int8 == bool(self._onnx and self._onnx.int8):
+        key = (resolve_text_backend(backend, self.device, int8), int8)
+        chosen = key[0]
+        if key == self._key:
             return self
-        key = (chosen, int8)
         if key not in self._variants:
             variant = copy.copy(self)
-            variant._variants = {}
+            variant._key, variant._variants = key, {}
             variant._onnx = (sentence_tower(self.model, self.tokenizer, max_length=self.max_length, int8=int8)
                              if chosen == "onnx" else None)
             self._variants[key] = variant
