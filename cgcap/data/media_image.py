@@ -84,11 +84,9 @@ def decode_image(data: bytes, fmt: str, limits: LimitSettings, filename: str | N
             found.append("truncated: the png file ends without its IEND chunk; every pixel row decoded")
         # Phones store the sensor's orientation in EXIF; captions must see the upright photo.
         image = to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise CorruptMedia(f"{name} is corrupt or truncated: {error}") from None
-    except ValueError as error:
-        if isinstance(error, CorruptMedia):  # the cut's own refusal, already naming the file
-            raise
+    except CorruptMedia:  # the cut's own refusal, already naming the file
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise CorruptMedia(f"{name} is corrupt or truncated: {error}") from None
     return DecodedMedia("image", fmt, image=image, filename=filename, warnings=found)
 
