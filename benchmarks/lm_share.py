@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
