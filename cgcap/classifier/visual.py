@@ -23,11 +23,17 @@ import json
 import logging
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from cgcap.models.store import LoadedModel, ModelNotFoundError, cache_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cgcap.classifier.data import LabelledDataset
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +133,14 @@ def training_sentences() -> tuple[list[str], list[str], dict[str, int]]:
     return positives + extra_positive, negatives + extra_negative, sources
 
 
+def labelled_dataset() -> tuple["LabelledDataset", dict[str, int]]:
+    """The training sentences cleaned and split (seeded): the test split is what it never trained on."""
+    from cgcap.classifier.data import clean, split
+
+    positives, negatives, sources = training_sentences()
+    return split(*clean(positives, negatives)), sources
+
+
 def trained_folder() -> Path:
     from cgcap.models.prepare import build_once, estimate_seconds
 
@@ -135,7 +149,7 @@ def trained_folder() -> Path:
                       estimate_seconds(FIRST_LOAD_SECONDS))
 
 
-def fit_head(train: "np.ndarray", train_labels: list[int], validation: "np.ndarray",
+def fit_head(train: np.ndarray, train_labels: list[int], validation: np.ndarray,
              validation_labels: list[int]) -> tuple[torch.nn.Linear, float]:
     """The logistic regression (classes weighted equally) whose C has the lowest validation log-loss, as two logits."""
     import numpy as np
@@ -159,15 +173,12 @@ def fit_head(train: "np.ndarray", train_labels: list[int], validation: "np.ndarr
 def _train_into(partial: Path) -> None:
     import time
 
-    from cgcap.classifier.data import clean, split
     from cgcap.classifier.evaluation import classification_metrics
     from cgcap.classifier.model import METADATA_FILE, ClassifierMetadata
     from cgcap.models.taggers import sentence_embedder
 
     started = time.perf_counter()
-    positives, negatives, sources = training_sentences()
-    kept_positive, kept_negative, counts = clean(positives, negatives)
-    dataset = split(kept_positive, kept_negative, counts)
+    dataset, sources = labelled_dataset()
     embedder = sentence_embedder().on_backend("auto")
 
     def embed(texts: list[str]):
