@@ -40,8 +40,41 @@ VARIANTS = {  # name -> (decoder settings on top of the common ones, text backen
 }
 
 
+TWINS = {"smollm2-135m": "causal-lm", "minilm-l6": "sequence-classifier"}
+
+
+def save_twin_configs(folder: Path) -> None:
+    """Configs and tokenizers (4 MB) of the two models, for ``--random-weights`` on a machine their weights
+    (540 MB) cannot reach."""
+    import shutil
+
+    from cgcap.models import load
+
+    for spec in TWINS:
+        source = Path(load(spec).source)
+        (folder / spec).mkdir(parents=True, exist_ok=True)
+        for path in source.iterdir():
+            if path.is_file() and not path.name.endswith((".safetensors", ".bin", ".gguf", ".onnx")):
+                shutil.copy(path, folder / spec / path.name)
+
+
+def _random_twins(folder: Path, device: str):
+    """SmolLM2-135M and MiniLM-L6 built from their configs with random weights: the same shapes, so the same
+    seconds per token (the weights' values do not change the work); the tokens mean nothing."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from cgcap.models import LoadedModel
+
+    def twin(spec: str, builder, **config):
+        model = builder.from_config(AutoConfig.from_pretrained(folder / spec, **config)).to(device).eval()
+        return LoadedModel(spec, TWINS[spec], model, tokenizer=AutoTokenizer.from_pretrained(folder / spec),
+                           source=str(folder / spec))
+
+    return twin("smollm2-135m", AutoModelForCausalLM), twin("minilm-l6", AutoModelForSequenceClassification, num_labels=2)
+
+
 def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, text_only: bool, threads: int | None,
-            repeats: int, reference_backend: str) -> dict:
+            repeats: int, reference_backend: str, random_weights: str | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -57,10 +90,14 @@ def run_one(variant: str, k: int, tokens: int, iterations: int, device: str, tex
     from cgcap.models import load
     from reference_decoder import ReferenceDecoder
 
-    lm = load("smollm2-135m", device=device)
     changes, backend, int8 = VARIANTS[variant]
     torch.manual_seed(0)  # minilm-l6's 2-label head is freshly initialised: the same head in every process
-    classifier = TextClassifier.load("minilm-l6", device=device, backend=backend or reference_backend, int8=int8)
+    if random_weights:
+        lm, minilm = _random_twins(Path(random_weights), device)
+        classifier = TextClassifier(minilm, backend=backend or reference_backend, int8=int8)
+    else:
+        lm = load("smollm2-135m", device=device)
+        classifier = TextClassifier.load("minilm-l6", device=device, backend=backend or reference_backend, int8=int8)
     modality = None
     if not text_only:
         rng = np.random.default_rng(0)
@@ -114,9 +151,11 @@ def _launch(args, variant: str, k: int, threads: int | None) -> dict | None:
         command.append("--text-only")
     if threads:
         command += ["--threads", str(threads)]
+    if args.random_weights:
+        command += ["--random-weights", args.random_weights]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
-        print(done.stderr[-3000:], file=sys.stderr)
+        print(done.stderr[-8000:], file=sys.stderr)
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -161,15 +200,24 @@ def main() -> int:
                         help="the reference loop's classifier backend (torch: as published)")
     parser.add_argument("--bound", action="store_true",
                         help="also run exact on 1 thread: its s/token is the work, which N cores can at best divide by N")
+    parser.add_argument("--random-weights", metavar="DIR",
+                        help="SmolLM2 and MiniLM from the configs in DIR with random weights (same speed; for a "
+                             "machine the weights cannot reach)")
+    parser.add_argument("--save-configs", metavar="DIR", help="write the configs --random-weights needs, and stop")
     parser.add_argument("--one", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.save_configs:
+        save_twin_configs(Path(args.save_configs))
+        return 0
 
     if args.one:
         print(json.dumps(run_one(args.one, args.k[0], args.tokens, args.iterations, args.device, args.text_only,
-                                 args.threads, args.repeats, args.reference_backend)))
+                                 args.threads, args.repeats, args.reference_backend, args.random_weights)))
         return 0
 
     mode = "text-only" if args.text_only else "tiny CLAP modality scorer"
+    if args.random_weights:
+        mode += " (random weights of the same shapes)"
     print(f"SmolLM2-135M + MiniLM classifier + {mode}; beam 1, {args.iterations} iterations, "
           f"up to {args.tokens} tokens, device {args.device}, {os.cpu_count()} CPUs, "
           f"torch threads {args.threads or 'default'}, best of {args.repeats}; load average {os.getloadavg()[0]:.1f}")
