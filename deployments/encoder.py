@@ -27,13 +27,16 @@ class Encoder:
         self.batch_sizes = BatchSizeLog()
         configure_batching(self.embed_texts, settings.serve)
 
-    async def embed_input(self, modality: str, media) -> torch.Tensor:
-        return await asyncio.to_thread(self.encoders[modality].embed_input, media)
-
-    async def content_words(self, modality: str, media) -> list[str]:
+    async def describe_input(self, modality: str, media) -> tuple[torch.Tensor, list[str]]:
+        """The input's embedding and the words that name it (a tagger's; none from CLAP or CLIP) in one
+        call: the media crosses to this replica once, and a tagger classifies it once for both."""
         from cgcap.encoders.input_scoring import content_words
 
-        return await asyncio.to_thread(content_words, self.encoders[modality], media)
+        def describe() -> tuple[torch.Tensor, list[str]]:
+            encoder = self.encoders[modality]
+            return encoder.embed_input(media), content_words(encoder, media)
+
+        return await asyncio.to_thread(describe)
 
     # Limits come from settings.serve in __init__; these are only the starting values.
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)

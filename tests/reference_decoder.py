@@ -44,6 +44,8 @@ class ReferenceDecoder:
         self.start_token_id = start_token_id
         for parameter in model.parameters():
             parameter.requires_grad_(False)
+        # The loop itself runs on the CPU (NumPy, as published); only the model's passes go to its device.
+        self.device = next(model.parameters()).device
 
     # ---- one caption -------------------------------------------------------------------
     def caption(self, modality_scorer, classifier_scorer) -> list[ReferenceBeam]:
@@ -94,30 +96,34 @@ class ReferenceDecoder:
     def get_next_log_probs(self, i: int, context_tokens: torch.Tensor) -> torch.Tensor:
         last_token = context_tokens[:, -1:]
         with torch.no_grad():
-            context = self.model(context_tokens[:, :-1], use_cache=True).cache  # recomputed every step
-            context = [(layer.keys.numpy().copy(), layer.values.numpy().copy()) for layer in context.layers]
-            logits_before_shift = self.model(context_tokens).logits[:, -1, :].float()
+            tokens = context_tokens.to(self.device)
+            context = self.model(tokens[:, :-1], use_cache=True).cache  # recomputed every step
+            context = [(layer.keys.cpu().numpy().copy(), layer.values.cpu().numpy().copy()) for layer in context.layers]
+            logits_before_shift = self.model(tokens).logits[:, -1, :].float().cpu()
         log_q = torch.log_softmax(logits_before_shift, dim=-1)
 
         context = self.shift_context(context, last_token, context_tokens, log_q)
         with torch.no_grad():
-            logits = self.model(last_token, cache=self._cache(context), use_cache=True).logits[:, -1, :].float()
+            logits = self.model(last_token.to(self.device), cache=self._cache(context),
+                                use_cache=True).logits[:, -1, :].float().cpu()
         logits = self.update_special_tokens_logits(context_tokens, i, logits.clone())
         mixed = self.s.fusion * torch.log_softmax(logits, dim=-1) + (1 - self.s.fusion) * log_q
         return torch.log_softmax(mixed, dim=-1)
 
     def _cache(self, context) -> DynamicCache:
-        data = [(torch.from_numpy(k), torch.from_numpy(v)) for k, v in context]
+        data = [(torch.from_numpy(k).to(self.device), torch.from_numpy(v).to(self.device)) for k, v in context]
         return DynamicCache(ddp_cache_data=data, config=self.model.config)
 
     def shift_context(self, context, last_token, context_tokens, log_q):
         s = self.s
         context_delta = [tuple(np.zeros(x.shape, dtype=np.float32) for x in pair) for pair in context]
         for _ in range(s.num_iterations):
-            curr_shift = [tuple(torch.from_numpy(x).requires_grad_(True) for x in pair) for pair in context_delta]
-            shifted = [(torch.from_numpy(k) + dk, torch.from_numpy(v) + dv) for (k, v), (dk, dv) in zip(context, curr_shift)]
+            curr_shift = [tuple(torch.from_numpy(x).to(self.device).requires_grad_(True) for x in pair)
+                          for pair in context_delta]
+            shifted = [(torch.from_numpy(k).to(self.device) + dk, torch.from_numpy(v).to(self.device) + dv)
+                       for (k, v), (dk, dv) in zip(context, curr_shift)]
             cache = DynamicCache(ddp_cache_data=shifted, config=self.model.config)
-            logits = self.model(last_token, cache=cache, use_cache=True).logits[:, -1, :].float()
+            logits = self.model(last_token.to(self.device), cache=cache, use_cache=True).logits[:, -1, :].float().cpu()
             log_p = torch.log_softmax(logits, dim=-1)
 
             loss = self.guidance_loss(log_p, context_tokens)
@@ -128,7 +134,7 @@ class ReferenceDecoder:
             for pair_shift, pair_delta in zip(curr_shift, context_delta):
                 updated = []
                 for x, d in zip(pair_shift, pair_delta):
-                    grad = x.grad.numpy()
+                    grad = x.grad.cpu().numpy()
                     step = np.zeros_like(grad)
                     for b in range(grad.shape[0]):  # normalised per beam, per tensor
                         norm = np.float32(torch.norm(x.grad[b : b + 1]).item()) + np.float32(1e-15)

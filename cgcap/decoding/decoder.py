@@ -151,9 +151,12 @@ class GuidedDecoder:
         seconds = time.perf_counter() - started
         result = self._result(beams, modality, classifier)
         steps = beams.generated.shape[1]
-        scoring = sum(c.seconds for c in (modality, classifier) if c is not None)
-        result.timings = {"decode": seconds, "scoring": scoring, "seconds_per_token": seconds / steps,
-                          "tokens": float(steps), "iterations_per_token": self.optimizer.iterations_run / steps}
+        scorers = [c for c in (modality, classifier) if c is not None]
+        result.timings = {"decode": seconds, "scoring": sum(c.seconds for c in scorers),
+                          "seconds_per_token": seconds / steps, "tokens": float(steps),
+                          "iterations_per_token": self.optimizer.iterations_run / steps,
+                          # distinct candidate texts each scorer had to score, per token (what scoring costs)
+                          "texts_scored_per_token": max((c.texts_scored for c in scorers), default=0) / steps}
         return result
 
     def _forward(self, last: torch.Tensor, cache) -> tuple[torch.Tensor, object]:

@@ -51,15 +51,22 @@ class RemoteEncoder:
         self.modality = modality
         self.spec = spec
         self.tally = tally
+        self._described: tuple[Any, tuple[torch.Tensor, list[str]]] | None = None  # (media, its answer)
 
     def embed_input(self, media: Any) -> torch.Tensor:
-        return self.handle.embed_input.remote(self.modality, media).result()
+        return self._describe(media)[0]
+
+    def content_words(self, media: Any) -> list[str]:
+        return list(self._describe(media)[1])
+
+    def _describe(self, media: Any) -> tuple[torch.Tensor, list[str]]:
+        """One remote call per input for both questions (the decoder asks them one after the other)."""
+        if self._described is None or self._described[0] is not media:
+            self._described = (media, self.handle.describe_input.remote(self.modality, media).result())
+        return self._described[1]
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         return self.tally.record("embed_texts", self.handle.embed_texts.remote(self.modality, list(texts)).result())
-
-    def content_words(self, media: Any) -> list[str]:
-        return self.handle.content_words.remote(self.modality, media).result()
 
 
 class RemoteClassifier:
