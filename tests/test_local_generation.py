@@ -44,3 +44,10 @@ def test_local_writing_refuses_a_recipe_it_has_no_prompts_for(tmp_path, capsys):
     assert status == 2
     assert "--local writes the visual recipe; 'audibility' needs an endpoint" in capsys.readouterr().err
     assert not (tmp_path / "p.txt").exists()
+
+
+def test_an_out_of_range_sampling_seed_is_refused_before_any_model_loads(tmp_path, capsys):
+    status = main(["classifier", "generate-data", "--local", "smollm2-135m", "--recipe", "visual", "--seed", "-1",
+                   "--positives", str(tmp_path / "p.txt"), "--negatives", str(tmp_path / "n.txt")])
+    assert status == 2
+    assert "seed: Input should be greater than or equal to 0" in capsys.readouterr().err

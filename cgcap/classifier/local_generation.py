@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cgcap.classifier.generation import (GenerationError, GenerationReport, existing_keys, parse_reply,
                                          sentence_key, write_new_sentences)
@@ -106,10 +106,10 @@ _NOT_PLAIN = re.compile(r"[0-9#*_<>\[\]{}|\\/@=+~^]")
 
 class LocalGenerationSettings(BaseModel):
     model: str = "smollm2-135m"
-    seed: int = 0
-    temperature: float = 0.8
-    top_p: float = 0.95
-    batch_size: int = 48  # sequences sampled at once; one prompt's replies share its KV prefix
+    seed: int = Field(0, ge=0)
+    temperature: float = Field(0.8, gt=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    batch_size: int = Field(64, ge=1, le=512)  # replies sampled at once to one prompt
 
 
 @dataclass
