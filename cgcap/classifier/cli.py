@@ -65,19 +65,32 @@ def _generate(args: argparse.Namespace) -> int:
     from cgcap.classifier.generation import EndpointSettings, GenerationError, generate_sentences
 
     try:
-        report = generate_sentences(
-            EndpointSettings.from_environment(), args.positives, args.negatives, args.count,
-            existing=args.existing, per_request=args.per_request, max_requests=args.max_requests,
-            recipe=args.recipe,
-        )
-    except (GenerationError, DatasetError) as error:
-        raise _command_error(str(error)) from None
+        if args.local:
+            from cgcap.classifier.local_generation import LocalGenerationSettings, generate_locally
+
+            report = generate_locally(
+                LocalGenerationSettings(model=args.local, seed=args.seed, batch_size=args.per_request or 64),
+                args.positives, args.negatives, args.count, existing=args.existing, max_requests=args.max_requests,
+                recipe=args.recipe)
+        else:
+            report = generate_sentences(
+                EndpointSettings.from_environment(), args.positives, args.negatives, args.count,
+                existing=args.existing, per_request=args.per_request or 20, max_requests=args.max_requests,
+                recipe=args.recipe,
+            )
+    except (GenerationError, DatasetError, ValidationError) as error:
+        message = _describe(error) if isinstance(error, ValidationError) else str(error)
+        raise _command_error(f"classifier generate-data: {message}") from None
     if args.json:
         print(report.model_dump_json())
     else:
         print(f"appended {report.written['positives']} sentences to {args.positives} and "
               f"{report.written['negatives']} to {args.negatives} in {report.requests} requests; "
               f"{report.rejected_duplicates} duplicates and {report.rejected_conflicts} in both classes rejected")
+        if args.local:
+            print(f"{report.filtered['sampled']} replies sampled in {report.seconds:.0f} s; dropped by the filter: "
+                  + ", ".join(f"{name} {count}" for name, count in report.filtered.items()
+                              if name not in ("sampled", "kept")))
     return 0
 
 
@@ -113,7 +126,8 @@ def register(subparsers) -> None:
 
     generate = commands.add_parser(
         "generate-data", help="write new labelled sentences with an OpenAI-compatible chat endpoint",
-        description="Endpoint from CGCAP_LLM_BASE_URL, CGCAP_LLM_MODEL and (if needed) CGCAP_LLM_API_KEY.",
+        description="Endpoint from CGCAP_LLM_BASE_URL, CGCAP_LLM_MODEL and (if needed) CGCAP_LLM_API_KEY; or, "
+                    "with --local, the packaged instruct LM (one sentence a reply, filtered hard).",
     )
     generate.add_argument("--recipe", choices=["audibility", "visual"], default="audibility",
                           help="audibility: can / cannot be heard (the audio paper's); visual: can / cannot be seen "
@@ -123,7 +137,12 @@ def register(subparsers) -> None:
     generate.add_argument("--count", type=_positive_int, default=100, help="new sentences per class")
     generate.add_argument("--existing", type=Path, action="append", default=[],
                           help="more sentence files to deduplicate against (repeatable)")
-    generate.add_argument("--per-request", type=_positive_int, default=20)
+    generate.add_argument("--per-request", type=_positive_int, default=None,
+                          help="sentences asked for per request (default 20); with --local, replies sampled per "
+                               "prompt (default 64)")
+    generate.add_argument("--local", metavar="MODEL", choices=["smollm2-135m"], default=None,
+                          help="write with this packaged instruct LM instead of an endpoint (visual recipe only)")
+    generate.add_argument("--seed", type=int, default=0, help="with --local: the sampling seed")
     generate.add_argument("--max-requests", type=_positive_int, default=None)
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(handler=_generate)

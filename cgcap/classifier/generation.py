@@ -123,7 +123,7 @@ def ask(endpoint: EndpointSettings, prompt: str, temperature: float = 1.0) -> st
         raise GenerationError(f"{url} did not answer an OpenAI chat completion: {response.text[:200]}") from None
 
 
-def _existing_keys(paths: list[Path]) -> set[str]:
+def existing_keys(paths: list[Path]) -> set[str]:
     keys: set[str] = set()
     for path in paths:
         if path.is_file() and path.stat().st_size:
@@ -133,6 +133,16 @@ def _existing_keys(paths: list[Path]) -> set[str]:
                 if "is empty" not in str(error):
                     raise
     return keys
+
+
+def write_new_sentences(path: Path, sentences: list[str]) -> None:
+    """Append ``sentences`` to ``path``, one a line (a missing final newline is added first)."""
+    if not sentences:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    needs_newline = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    with path.open("a", encoding="utf-8") as out:
+        out.write(("\n" if needs_newline else "") + "\n".join(sentences) + "\n")
 
 
 def generate_sentences(
@@ -150,7 +160,7 @@ def generate_sentences(
         raise GenerationError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     prompts = RECIPES[recipe]
     outputs = {1: Path(positives_out), 0: Path(negatives_out)}
-    seen = _existing_keys([*outputs.values(), *map(Path, existing)])
+    seen = existing_keys([*outputs.values(), *map(Path, existing)])
     new: dict[int, list[str]] = {1: [], 0: []}
     generated_keys: dict[int, set[str]] = {1: set(), 0: set()}
     duplicates = conflicts = requests = 0
@@ -174,11 +184,7 @@ def generate_sentences(
                     new[label].append(sentence)
                     generated_keys[label].add(key)
     for label, path in outputs.items():
-        if new[label]:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            needs_newline = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
-            with path.open("a", encoding="utf-8") as out:
-                out.write(("\n" if needs_newline else "") + "\n".join(new[label]) + "\n")
+        write_new_sentences(path, new[label])
     if any(len(sentences) < per_class for sentences in new.values()):
         log.warning("stopped after %d requests with %d positive and %d negative new sentences",
                     requests, len(new[1]), len(new[0]))

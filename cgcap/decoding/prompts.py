@@ -10,8 +10,8 @@ audio value).
 A video guided by both its frames and its sound track follows the image rule for all of
 these, the classifier included, rather than a mean of both classifiers' probabilities:
 the candidates it scores start with the image prompt, which is what the image classifier
-was trained to read; and when both modalities use one classifier with opposite labels (the
-offline profile: audible for sound, not audible for pictures) the mean of P(audible) and
+was trained to read; and when both modalities use one classifier with opposite labels
+(e.g. audible for sound, not audible for pictures) the mean of P(audible) and
 P(not audible) is 0.5 for every text, so it would steer nothing while costing a classifier
 call per candidate.
 """

