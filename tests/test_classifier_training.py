@@ -110,6 +110,7 @@ def test_training_progress_is_a_few_lines_where_stderr_is_not_a_terminal(small_r
     assert trained.steps > 10
     assert "cgcap: training" in err and f"{trained.steps}/{trained.steps}" in err
     assert err.count("step/s]") <= 4 and "it/s]" not in err  # cgcap's bar at most every 10 s; no Trainer bars
+    assert "'loss'" not in err and "'eval_loss'" not in err  # nor the Trainer's log dicts
 
 
 def test_time_limit_stops_training_at_the_next_step_and_still_saves_a_model(small_reference, tmp_path):

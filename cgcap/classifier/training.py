@@ -147,7 +147,7 @@ def train_classifier(
     on_evaluation: Callable[[EpochRecord], None] | None = None,
 ) -> TrainedClassifier:
     """Fine-tune ``settings.base``; save the best checkpoint as a safetensors folder."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
 
     from cgcap.models import load, resolve_device
 
@@ -200,6 +200,8 @@ def train_classifier(
             compute_metrics=_validation_metrics,
             callbacks=_callbacks(settings, on_evaluation, history, timing),
         )
+        # Its log dicts ({'loss': ...} every 50 steps) are noise beside cgcap's bar and the epoch records.
+        trainer.remove_callback(PrinterCallback)
         # The Trainer prints its log lines to stdout; keep stdout for the report (``--json``).
         with contextlib.redirect_stdout(sys.stderr):
             trainer.train()
