@@ -60,8 +60,10 @@ class EmbeddingClassifier(torch.nn.Module):
     """
 
     def __init__(self, encoder: torch.nn.Module, head: torch.nn.Linear):
+        from cgcap.models.onnx_text import MeanPooled
+
         super().__init__()
-        self.encoder = encoder
+        self.pooled = MeanPooled(encoder)  # the sentence embedder's pooling, before its L2 normalisation
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_):
@@ -69,10 +71,7 @@ class EmbeddingClassifier(torch.nn.Module):
 
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        embedding = torch.nn.functional.normalize(mean, dim=-1)
+        embedding = torch.nn.functional.normalize(self.pooled(input_ids, attention_mask), dim=-1)
         return SequenceClassifierOutput(logits=self.head(embedding.to(self.head.weight.dtype)))
 
 
