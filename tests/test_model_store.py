@@ -133,3 +133,30 @@ def test_every_subcommand_has_help():
 def test_tiny_model_seed_that_is_not_a_number_is_refused_by_name():
     with pytest.raises(ModelNotFoundError, match="seed must be a non-negative integer.*'tiny:gpt2@x'"):
         models.load("tiny:gpt2@x")
+
+
+def test_smollm2_conversion_reads_each_gguf_once_and_restores_the_reader(tmp_path):
+    """The conversion's three transformers loads share one GGUFReader per file (3.5 s each for SmolLM2's
+    vocabulary) and one tensor-name map per architecture; outside the conversion gguf is untouched."""
+    import gguf
+    import numpy as np
+
+    from cgcap.models.packaged import _one_gguf_read
+
+    path = tmp_path / "small.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("token_embd.weight", np.arange(6, dtype=np.float32).reshape(2, 3))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    original_reader, original_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _one_gguf_read():
+        first, second = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
+        assert first is second
+        np.testing.assert_array_equal(first.tensors[0].data.reshape(2, 3), np.arange(6).reshape(2, 3))
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+        assert gguf.get_tensor_name_map(arch, 2) is not gguf.get_tensor_name_map(arch, 3)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (original_reader, original_map)
+    assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)
