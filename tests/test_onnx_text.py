@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 from cgcap.classifier.model import TextClassifier
 from cgcap.config import SettingsError, load_settings
 from cgcap.models import load
-from cgcap.models.onnx_text import length_batches, sentence_tower
+from cgcap.models.onnx_text import length_batches, run_by_length, sentence_tower
 
 # Candidate texts as the decoder writes them: one prefix, many one-token continuations of different lengths,
 # and a repeat (scored once, returned twice).
@@ -97,6 +97,22 @@ def test_batches_hold_texts_of_neighbouring_lengths():
     ids = [[1] * n for n in (5, 1, 9, 3, 7, 2)]
     batches = length_batches(ids, 2)
     assert [[len(ids[i]) for i in batch] for batch in batches] == [[1, 2], [3, 5], [7, 9]]
+
+
+def test_texts_the_tokenizer_reads_alike_run_once_and_share_their_row():
+    tokenizer = load("minilm-l6", task="sequence-classifier").tokenizer  # uncased
+    texts = ["Audio of a Bell", "Audio of a bell", "Audio of a dog", "Audio of a BELL", "Audio of a dog"]
+    seen = []
+
+    def forward(input_ids, attention_mask):
+        seen.extend(tuple(row[:mask.sum()]) for row, mask in zip(input_ids.tolist(), attention_mask))
+        return input_ids.sum(axis=1, keepdims=True).astype(np.float32)  # a row that names its input
+
+    rows = run_by_length(texts, tokenizer, 64, 8, forward)
+    assert len(seen) == 2 and len(set(seen)) == 2  # "bell" once, "dog" once
+    expected = [sum(tokenizer(text)["input_ids"]) for text in texts]
+    assert rows[:, 0].tolist() == expected
+    assert rows[0, 0] == rows[1, 0] == rows[3, 0] != rows[2, 0] == rows[4, 0]
 
 
 def test_int8_on_the_torch_backend_is_refused_by_name():

@@ -194,16 +194,22 @@ def padded(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray,
 
 def run_by_length(texts: list[str], tokenizer, max_length: int, batch_size: int,
                   forward: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """``forward`` over ``texts`` tokenised once and batched by length; rows in the order of ``texts``."""
+    """``forward`` over ``texts`` tokenised once and batched by length; rows in the order of ``texts``.
+
+    Texts the tokenizer makes identical (an uncased tokenizer reads " Bell", " bell" and " BELL" alike:
+    4 to 10% of SmolLM2's top-512 after "Audio of a ...") are run once and share the row."""
     token_ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    first: dict[tuple[int, ...], int] = {}  # token ids -> index into unique
+    source = [first.setdefault(tuple(ids), len(first)) for ids in token_ids]  # text -> its unique row
+    unique = [list(ids) for ids in first]
     rows: np.ndarray | None = None
-    for batch in length_batches(token_ids, batch_size):
-        vectors = np.asarray(forward(*padded([token_ids[i] for i in batch], pad_id)), dtype=np.float32)
+    for batch in length_batches(unique, batch_size):
+        vectors = np.asarray(forward(*padded([unique[i] for i in batch], pad_id)), dtype=np.float32)
         if rows is None:
-            rows = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            rows = np.empty((len(unique), vectors.shape[1]), dtype=np.float32)
         rows[batch] = vectors
-    return rows if rows is not None else np.zeros((0, 0), dtype=np.float32)
+    return rows[source] if rows is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 class OnnxTextTower:
