@@ -86,6 +86,9 @@ class DecodingSettings(_Section):
     max_tokens: int = Field(15, ge=1, le=256, json_schema_extra=service_limit("max_tokens"))
     seed: int = Field(0, ge=0, le=2**32 - 1,
         description="seeds torch's RNG around each caption (the loop itself draws no random numbers)")
+    article: bool = Field(
+        True, description='the returned caption writes the prompt\'s final "a" as "an" before a vowel sound '
+                          '("Audio of an alarm"); candidates are scored as decoded')
     # Approximations, off by default: the exact loop is docs/ALGORITHM.md's.
     speed: Literal["exact", "fast"] = Field("exact", description="fast = score_once and early_stop together")
     score_once: bool = Field(

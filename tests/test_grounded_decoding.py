@@ -84,8 +84,10 @@ def test_the_decoder_writes_a_multi_token_content_word_whole_with_the_packaged_l
                                 first_word_apart=True, lambda_cls=0.0, modality_temperature=0.05)
     scorer = WordsScorer(WordScorer("espresso"), ["espresso"])
     result = GuidedDecoder(lm, settings).caption(scorer, None)
-    assert result.caption.startswith("Image of a espresso")  # the whole word, not "esp" + whatever came next
-    assert "Image of a espresso" in scorer.calls[0]  # its candidate was scored as the whole word
+    # The whole word, not "esp" + whatever came next, with the prompt's "a" written "an" once decoded.
+    assert result.caption.startswith("Image of an espresso")
+    assert "Image of a espresso" in scorer.calls[0]  # its candidate was scored as the whole word, as decoded
+    assert result.beams[0].modality_score == scorer.score([result.caption.replace(" an ", " a ", 1)])[0].item()
     assert not any(text.endswith(" esp") for call in scorer.calls for text in call)
 
 

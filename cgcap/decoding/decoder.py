@@ -19,6 +19,7 @@ from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
 from cgcap.decoding.guidance import Guidance, wanted_probability
 from cgcap.decoding.logit_rules import apply_logit_rules, force, fuse, keep_content_words_whole
+from cgcap.decoding.prompts import with_article
 from cgcap.decoding.result import Beam, CaptionResult
 from cgcap.decoding.score_cache import CachedScorer
 from cgcap.decoding.scoring import CandidateScorer
@@ -239,6 +240,9 @@ class GuidedDecoder:
         if classifier is not None:
             for beam, score in zip(found, wanted_probability(classifier, texts, self.settings.wanted_label).tolist()):
                 beam.classifier_score = score
+        if self.settings.article:  # after scoring: the scorers saw (and cached) the texts as decoded
+            for beam in found:
+                beam.text = with_article(beam.text, self.settings.prompt)
         found = ranked(found)
         return CaptionResult(
             prompt=self.settings.prompt,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cgcap.config import Settings, build_settings
-from cgcap.decoding.prompts import without_prompt
+from cgcap.decoding.prompts import split_prompt
 from cgcap.evaluation.predictions import Prediction
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,11 @@ class CaptioningActor:
         input_scorer = self.captioner.input_scorer(media)
         result = self.captioner.caption_media(media, name, modality_scorer=input_scorer)
         best = next((beam for beam in result.beams if beam.text == result.caption), None)
-        caption = without_prompt(result.caption, result.prompt)
+        prompt, caption = split_prompt(result.caption, result.prompt)  # the prompt as written: "Audio of an"
         return Prediction(
             id=key,
             caption=caption,
-            prompt=result.prompt,
+            prompt=prompt or result.prompt,
             modality=result.modality,
             input_caption_similarity=float(input_scorer.score([caption])[0]),
             modality_score=best.modality_score if best else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cgcap.decoding.prompts import split_prompt
 from cgcap.decoding.result import CaptionResult
 
 # A word is "real" at a Zipf frequency of at least 1.5 in wordfreq 3.1.1's English list
@@ -37,8 +38,9 @@ def written_words(caption: str, prompt: str | None = None) -> list[str]:
     prompt ("Audio of abell") wrote the word "abell", not "bell".
     """
     words = caption_words(caption)
-    if prompt and caption.startswith(prompt):
-        for expected in caption_words(prompt):
+    written = split_prompt(caption, prompt)[0]  # the prompt's "a" may be written "an"
+    if written:
+        for expected in caption_words(written):
             if not words or words[0] != expected:
                 break
             words = words[1:]
