@@ -44,3 +44,16 @@ def test_timed_progress_ends_full_even_when_the_estimate_was_short(capsys):
         pass
     err = capsys.readouterr().err
     assert "cgcap: a step" in err and "100%" in err
+
+
+def test_a_serial_steps_estimate_ignores_the_thread_count_and_a_parallel_one_divides_by_it(monkeypatch):
+    import os
+
+    from cgcap.models import prepare
+
+    monkeypatch.setattr(prepare, "busy_factor", lambda: 1.5)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    # 10 s measured on 2 idle cores: a one-thread actor takes twice as long if the step is parallel, not if serial.
+    assert prepare.estimate_seconds(10.0, threads=1, serial=True) == 15.0
+    assert prepare.estimate_seconds(10.0, threads=1) == 30.0
+    assert prepare.estimate_seconds(10.0, threads=4) == 7.5

@@ -37,8 +37,9 @@ OPSET = 17
 # Texts per ONNX Runtime call. MiniLM on 800 candidate texts, 1 thread: 16 to 128 took the same CPU time,
 # 256 10% more, 800 three times as much (the activations no longer fit the caches).
 BATCH_SIZE = 64
-# Export and graph optimisation of a 6-layer MiniLM, on 2 idle cores (seconds); scaled when announced.
-EXPORT_SECONDS = 3.0
+# Export and graph optimisation of a 6-layer MiniLM, on idle cores (seconds; 1 s measured, on one thread as on
+# two); scaled by the load when announced.
+EXPORT_SECONDS = 1.5
 QUANTISE_SECONDS = 2.0
 
 
@@ -111,12 +112,12 @@ def export_tower(tower: torch.nn.Module, tokenizer, int8: bool = False) -> Path:
     key = weights_digest(tower)
     fp32 = build_once(cache_dir() / "onnx" / key, _has_model, lambda folder: _export(tower, tokenizer, folder),
                       f"exporting {type(getattr(tower, 'model', tower)).__name__} to ONNX",
-                      estimate_seconds(EXPORT_SECONDS))
+                      estimate_seconds(EXPORT_SECONDS, serial=True))
     if not int8:
         return fp32 / "model.onnx"
     quantised = build_once(cache_dir() / "onnx" / f"{key}-int8", _has_model,
                            lambda folder: _quantise(fp32 / "raw.onnx", folder),
-                           "quantising the ONNX text tower to int8", estimate_seconds(QUANTISE_SECONDS))
+                           "quantising the ONNX text tower to int8", estimate_seconds(QUANTISE_SECONDS, serial=True))
     return quantised / "model.onnx"
 
 
@@ -132,7 +133,7 @@ def _export(tower: torch.nn.Module, tokenizer, folder: Path) -> None:
     sample = tokenizer(["a short text", "a somewhat longer text to trace"], padding=True, return_tensors="pt")
     inputs = (sample["input_ids"], sample["attention_mask"])
     axes = {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}, "vectors": {0: "texts"}}
-    with timed_progress("ONNX export", estimate_seconds(EXPORT_SECONDS)), torch.no_grad(), warnings.catch_warnings():
+    with timed_progress("ONNX export", estimate_seconds(EXPORT_SECONDS, serial=True)), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python branches and the exporter's deprecation notice
         tower = tower.eval()
         # The TorchScript exporter: the dynamo one needs onnxscript and gains nothing for these encoders.
@@ -146,7 +147,7 @@ def _quantise(raw: Path, folder: Path) -> None:
 
     from cgcap.models.prepare import estimate_seconds, timed_progress
 
-    with timed_progress("int8 quantisation", estimate_seconds(QUANTISE_SECONDS)):
+    with timed_progress("int8 quantisation", estimate_seconds(QUANTISE_SECONDS, serial=True)):
         quantize_dynamic(str(raw), str(folder / "raw.onnx"), weight_type=QuantType.QInt8)
         _optimise(folder / "raw.onnx", folder / "model.onnx")
 

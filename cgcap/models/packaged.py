@@ -50,7 +50,7 @@ def smollm2_folder() -> Path:
     from cgcap.models.prepare import build_once, estimate_seconds
 
     return build_once(cache_dir() / "models" / "smollm2-135m", lambda folder: (folder / "model.safetensors").is_file(),
-                      _convert_smollm2, f"converting {SMOLLM2_GGUF} to safetensors", estimate_seconds(SMOLLM2_SECONDS))
+                      _convert_smollm2, f"converting {SMOLLM2_GGUF} to safetensors", estimate_seconds(SMOLLM2_SECONDS, serial=True))
 
 
 def _one_gguf_read():
@@ -84,7 +84,7 @@ def _convert_smollm2(partial: Path) -> None:
     import transformers.modeling_gguf_pytorch_utils as gguf_reader
 
     quiet_reader = mock.patch.object(gguf_reader, "tqdm", functools.partial(gguf_reader.tqdm, disable=True))
-    with timed_progress("dequantising SmolLM2", estimate_seconds(SMOLLM2_SECONDS)), quiet_reader, _one_gguf_read():
+    with timed_progress("dequantising SmolLM2", estimate_seconds(SMOLLM2_SECONDS, serial=True)), quiet_reader, _one_gguf_read():
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
         quantised = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
         # save_pretrained on the GGUF-loaded model fails; copy its weights into a fresh model, built on the

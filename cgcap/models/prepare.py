@@ -37,10 +37,15 @@ def busy_factor() -> float:
     return max(1.0, load / cores) ** 0.5
 
 
-def estimate_seconds(idle_two_core_seconds: float, threads: int | None = None) -> float:
-    """An estimate from a time measured on 2 idle cores, scaled to this machine's cores and load."""
+def estimate_seconds(idle_two_core_seconds: float, threads: int | None = None, serial: bool = False) -> float:
+    """An estimate from a time measured on 2 idle cores, scaled to this machine's cores and load.
+
+    ``serial``: the step runs on one thread whatever the cores (reading a file, tracing a graph), so only
+    the load scales it (a one-CPU Ray actor announced a 7 s conversion as 18 s)."""
     import torch
 
+    if serial:
+        return idle_two_core_seconds * busy_factor()
     threads = threads or torch.get_num_threads()
     return idle_two_core_seconds * 2.0 / max(1, min(threads, os.cpu_count() or 1)) * busy_factor()
 
