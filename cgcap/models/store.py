@@ -56,6 +56,8 @@ class ModelEntry:
     description: str
     loader: str | Callable[[str, int], LoadedModel]  # (spec, seed) -> LoadedModel
     availability: str | Callable[[], str | None] | None = None  # () -> None when loadable here, else why not
+    # () -> anything: builds what the spec needs once (a conversion, a fine-tune) into the cache; None: nothing
+    preparation: str | Callable[[], object] | None = None
 
     def build(self, spec: str, seed: int) -> LoadedModel:
         load_entry = import_attribute(self.loader) if isinstance(self.loader, str) else self.loader
@@ -69,6 +71,17 @@ class ModelEntry:
 
 
 _ADDED: dict[str, ModelEntry] = {}
+
+
+def prepare_model(spec: str) -> bool:
+    """Build the spec's one-off artefact into the cache now, if it has one and can be built here (a cached
+    one is only found); True if the spec has such a step. Loading the spec later reads the cache."""
+    entry = known_models().get(spec.strip()) if isinstance(spec, str) else None
+    if entry is None or entry.preparation is None or entry.available() is not None:
+        return False
+    build = import_attribute(entry.preparation) if isinstance(entry.preparation, str) else entry.preparation
+    build()
+    return True
 
 
 def register(entry: ModelEntry) -> None:
