@@ -21,7 +21,9 @@ class Beam(BaseModel):
 class CaptionResult(BaseModel):
     input: str | None = None  # file name or id; None in text-only mode
     modality: str | None = None  # audio, image, video or None (text-only)
-    prompt: str | None = None  # the text the caption continues; caption and beam texts start with it
+    # the text the caption continues; caption and beam texts start with it (a final "a" perhaps written "an":
+    # decoding.article; prompts.split_prompt finds it in either form)
+    prompt: str | None = None
     caption: str
     beams: list[Beam]
     # What the beams' modality_score is: CLAP-S, CLIP-S, video-S (both towers), or SPEC-S for a
