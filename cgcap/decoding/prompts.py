@@ -115,17 +115,23 @@ def indefinite_article(word: str) -> str:
     return "a"
 
 
+def _prompt_with_an(prompt: str) -> str | None:
+    """The prompt with its final "a" written "an" ("Audio of an"); None if it does not end in "a"."""
+    head, _, last = prompt.rpartition(" ")
+    if last not in ("a", "A"):
+        return None
+    return (f"{head} " if head else "") + ("An" if last == "A" else "an")
+
+
 def split_prompt(caption: str, prompt: str | None) -> tuple[str, str]:
     """(the prompt as the caption writes it, the words the decoder wrote).
 
     The prompt's last word "a" may have been written "an" (``with_article``)."""
     if not prompt:
         return "", caption.strip()
-    head, _, last = prompt.rpartition(" ")
-    if last in ("a", "A"):
-        written = (f"{head} " if head else "") + ("An" if last == "A" else "an")
-        if caption.startswith(written) and not caption[len(written):len(written) + 1].isalpha():
-            return written, caption[len(written):].strip()
+    written = _prompt_with_an(prompt)
+    if written and caption.startswith(written) and not caption[len(written):len(written) + 1].isalpha():
+        return written, caption[len(written):].strip()
     if caption.startswith(prompt):
         return prompt, caption[len(prompt):].strip()
     return "", caption.strip()
@@ -136,11 +142,8 @@ def with_article(caption: str, prompt: str | None) -> str:
     ("Audio of an alarm clock."); unchanged otherwise."""
     if not prompt or not caption.startswith(prompt + " "):
         return caption
-    head, _, last = prompt.rpartition(" ")
-    if last not in ("a", "A"):
-        return caption
-    rest = caption[len(prompt):]
+    written, rest = _prompt_with_an(prompt), caption[len(prompt):]
     words = rest.split()
-    if not words or indefinite_article(words[0]) == "a":
+    if written is None or not words or indefinite_article(words[0]) == "a":
         return caption
-    return (f"{head} " if head else "") + ("An" if last == "A" else "an") + rest
+    return written + rest

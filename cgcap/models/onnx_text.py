@@ -201,9 +201,9 @@ def run_by_length(texts: list[str], tokenizer, max_length: int, batch_size: int,
     4 to 10% of SmolLM2's top-512 after "Audio of a ...") are run once and share the row."""
     token_ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    first: dict[tuple[int, ...], int] = {}  # token ids -> index into unique
-    source = [first.setdefault(tuple(ids), len(first)) for ids in token_ids]  # text -> its unique row
-    unique = [list(ids) for ids in first]
+    first: dict[tuple[int, ...], int] = {}  # token ids -> their row among the distinct ones
+    source = [first.setdefault(tuple(ids), len(first)) for ids in token_ids]  # text -> its row
+    unique = list(first)
     rows: np.ndarray | None = None
     for batch in length_batches(unique, batch_size):
         vectors = np.asarray(forward(*padded([unique[i] for i in batch], pad_id)), dtype=np.float32)
