@@ -16,14 +16,11 @@ COMMAND_MODULES = {
     "cgcap.decoding.cli": "caption",
     "cgcap.classifier.cli": "classifier",
     "cgcap.serving.cli": "serve",
+    "cgcap.evaluation.cli": "evaluate",
     "cgcap.tracking_cli": "runs",
     "cgcap.data.media_cli": "media",
     "cgcap.experiments.cli": "experiment",
 }
-
-
-# Re-exported for callers written before the helpers moved; new code imports cgcap.commands.
-from cgcap.commands import CommandError, add_settings_arguments, settings_from_args  # noqa: E402,F401
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -66,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from cgcap.commands import CommandError
     from cgcap.config import SettingsError
     from cgcap.models import ModelNotFoundError
 

@@ -1,14 +1,14 @@
-"""Ray job entrypoint: evaluate captions over a dataset and log one MLflow run.
+"""Ray job entrypoint for ``cgcap evaluate`` (``ray job submit`` needs a file to run):
 
     ray job submit --working-dir . -- python jobs/evaluate.py --dataset clotho \
         --data-root /data/clotho --split evaluation --output /runs/clotho-eval
 
-The logic lives in ``cgcap.evaluation``; this file only hands it the command line.
+The same arguments as ``cgcap evaluate``; the logic lives in ``cgcap.evaluation``.
 """
 
 import sys
 
-from cgcap.evaluation.cli import main
+from cgcap.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -1,4 +1,5 @@
-"""Ray job entrypoint for the paper's open checks: ``ray job submit -- python jobs/experiment.py transfer ...``.
+"""Ray job entrypoint for ``cgcap experiment`` (``ray job submit`` needs a file to run):
+``ray job submit -- python jobs/experiment.py transfer ...``.
 
 The same arguments as ``cgcap experiment``; the logic lives in ``cgcap.experiments``.
 """

@@ -10,14 +10,19 @@ import mlflow
 import pytest
 import yaml
 
+from cgcap.cli import main as cgcap_main
 from cgcap.config import SettingsError, load_settings
 from cgcap.evaluation.cli import build_parser
-from cgcap.evaluation.cli import main as evaluate
 from cgcap.evaluation.predictions import Prediction, PredictionStore
 from cgcap.evaluation.sweep import parse_sweep, settings_with
 from test_datasets import make_clotho
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def evaluate(argv: list[str]) -> int:
+    """``cgcap evaluate ARGV``, what ``jobs/evaluate.py ARGV`` runs."""
+    return cgcap_main(["evaluate", *argv])
 
 
 def test_a_batch_lands_as_one_whole_part_file_and_rewriting_it_duplicates_nothing(tmp_path):
@@ -178,14 +183,14 @@ def test_a_run_marker_resumes_only_a_live_run_of_the_same_experiment(tmp_path, t
     assert resumable_run_id(marker, experiment_id) is None  # resuming a deleted run would crash after captioning
 
 
-def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order(tmp_path, tracking_uri, capsys):
+def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order_and_no_time_of_its_own(tmp_path, tracking_uri, capsys):
     from test_datasets import write_tone
 
     for name in ("a.wav", "b.wav"):
         write_tone(tmp_path / "clips" / name)
     output = tmp_path / "out"
-    PredictionStore(output).write_batch([Prediction(id="b.wav", caption="bell rings", prompt="Audio of a"),
-                                         Prediction(id="a.wav", caption="dog barks", prompt="Audio of a")])
+    PredictionStore(output).write_batch([Prediction(id="b.wav", caption="bell rings", prompt="Audio of a", seconds=7.0),
+                                         Prediction(id="a.wav", caption="dog barks", prompt="Audio of a", seconds=7.2)])
 
     # Everything is done: no Ray, no captioning, and no references to score against.
     assert evaluate(["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--output", str(output),
@@ -193,7 +198,10 @@ def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order(tmp_p
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [f"resumed 2 caption(s) already in {output}:",
-                         "a.wav\tAudio of a dog barks", "b.wav\tAudio of a bell rings"]
+                         "a.wav\tAudio of a dog barks\t(7.2 s)", "b.wav\tAudio of a bell rings\t(7.0 s)"]
+    # The earlier run's seconds are not this run's: no median for a run that captioned nothing.
+    timing = [line for line in lines if "seconds_per_caption" in line]
+    assert len(timing) == 1 and "this run captioned nothing" in timing[0] and "7.1" not in timing[0]
 
 
 def test_ray_data_progress_is_a_bar_in_a_terminal_and_off_elsewhere():

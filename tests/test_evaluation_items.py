@@ -9,9 +9,14 @@ import pytest
 import torch
 
 from cgcap.config import load_settings
-from cgcap.evaluation.cli import main as evaluate
+from cgcap.cli import main as cgcap_main
 from cgcap.evaluation.predictions import PredictionStore
 from test_datasets import make_clotho, write_tone
+
+
+def evaluate(argv: list[str]) -> int:
+    """``cgcap evaluate ARGV``, what ``jobs/evaluate.py ARGV`` runs."""
+    return cgcap_main(["evaluate", *argv])
 
 
 def clotho_args(tmp_path, *extra: str) -> list[str]:

@@ -16,11 +16,15 @@ import mlflow
 import pytest
 
 from cgcap.cli import main as cgcap
-from cgcap.evaluation.cli import main as evaluate
 from test_datasets import make_clotho
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def evaluate(argv: list[str]) -> int:
+    """``cgcap evaluate ARGV``, what ``jobs/evaluate.py ARGV`` runs."""
+    return cgcap(["evaluate", *argv])
 
 
 def python(code: str, **options) -> subprocess.Popen:

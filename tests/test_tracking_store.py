@@ -7,7 +7,13 @@ import json
 import pytest
 
 from cgcap import tracking
-from cgcap.evaluation.cli import main as evaluate
+from cgcap.cli import main as cgcap_main
+
+
+def evaluate(argv: list[str]) -> int:
+    """``cgcap evaluate ARGV``, what ``jobs/evaluate.py ARGV`` runs."""
+    return cgcap_main(["evaluate", *argv])
+
 
 JOB_WITH_WORKING_DIR = json.dumps({"runtime_env": {"working_dir": "gcs://_ray_pkg_0123.zip", "env_vars": {}},
                                    "metadata": {"job_submission_id": "raysubmit_x"}})

@@ -31,7 +31,8 @@ def _train(args: argparse.Namespace) -> int:
         raise _command_error(f"classifier train: {_describe(error)}") from None
     except (DatasetError, TrackingStoreError) as error:
         raise _command_error(str(error)) from None
-    print(report.model_dump_json(indent=2) if args.json else summary(report))
+    # One line of JSON: a Ray job's report is the last line of its logs (jobs/train_classifier.py).
+    print(report.model_dump_json() if args.json else summary(report))
     return 0
 
 

@@ -1,15 +1,15 @@
-"""Command line of ``jobs/evaluate.py`` (the ``ray job submit`` entrypoint)."""
+"""``cgcap evaluate``, which ``jobs/evaluate.py`` runs as a Ray job entrypoint."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 from pathlib import Path
 
-from cgcap.commands import add_settings_arguments, settings_from_args
+from cgcap.commands import CommandError, add_settings_arguments, settings_from_args
 from cgcap.data.datasets import READERS, DatasetError
+
+DESCRIPTION = "Caption a dataset with a Ray Data actor pool, score it, and log one MLflow run."
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,16 +42,26 @@ def request_from_args(args: argparse.Namespace):
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jobs/evaluate.py",
-        description="Caption a dataset with a Ray Data actor pool, score it, and log one MLflow run.",
-    )
+def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dataset arguments, ``--sweep`` and the settings arguments."""
     add_dataset_arguments(parser)
     parser.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
                         help="one child run per value, e.g. decoding.lambda_cls=0,0.3,0.6,0.9")
     add_settings_arguments(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``cgcap evaluate``'s own arguments (what follows ``evaluate``)."""
+    parser = argparse.ArgumentParser(prog="cgcap evaluate", description=DESCRIPTION)
+    add_evaluation_arguments(parser)
     return parser
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="caption a dataset, score it and log an MLflow run",
+                                   description=DESCRIPTION)
+    add_evaluation_arguments(parser)
+    parser.set_defaults(handler=_evaluate)
 
 
 def _ids(text: str | None) -> list[str] | None:
@@ -65,13 +75,12 @@ def _ids(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _evaluate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from cgcap import tracking
     from cgcap.config import SettingsError
+    from cgcap.evaluation.predictions import PredictionStore
     from cgcap.evaluation.run import EvaluationError, run_evaluation
     from cgcap.evaluation.sweep import run_sweep
     from cgcap.models import ModelNotFoundError
@@ -90,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             parent_id, outcomes = run_sweep(request, settings, args.sweep)
             print(f"sweep parent run {parent_id}: " + ", ".join(o.run_id for o in outcomes))
             return 0
+        captioned_before = PredictionStore(args.output).done_ids()
         outcome = run_evaluation(request, settings)
     except (SettingsError, DatasetError, EvaluationError, ModelNotFoundError, ValidationError,
             ClusterUnreachable, tracking.TrackingStoreError) as error:
-        print(f"evaluate: error: {error}", file=sys.stderr)
-        return 2
+        raise CommandError(f"evaluate: {error}") from None
     print(f"MLflow run {outcome.run_id}; predictions under {outcome.output}")
     for name, value in sorted(outcome.metrics.items()):
         print(f"  {name:28} {value:.4f}")
@@ -102,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:28} unavailable: {reason}")
     for name, value in outcome.counts.items():
         print(f"  {name:28} {value}")
-    if outcome.seconds_per_caption is not None:
-        print(f"  {'seconds_per_caption':28} {outcome.seconds_per_caption:.2f}  (median of this run's captions)")
+    # The median is over every caption in --output, so a rerun that only resumed (or only failed) has
+    # no time of its own to report.
+    captioned_now = len(PredictionStore(args.output).done_ids() - captioned_before)
+    if not captioned_now:
+        print(f"  {'seconds_per_caption':28} -  (this run captioned nothing)")
+    elif outcome.seconds_per_caption is not None:
+        print(f"  {'seconds_per_caption':28} {outcome.seconds_per_caption:.2f}  (median of the output's captions)")
     return 0

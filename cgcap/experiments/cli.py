@@ -75,7 +75,7 @@ def _run_transfer(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    from cgcap.cli import settings_from_args
+    from cgcap.commands import settings_from_args
 
     return settings_from_args(args)
 
@@ -85,7 +85,7 @@ def _handled(handler):
     def run(args: argparse.Namespace) -> int:
         from pydantic import ValidationError
 
-        from cgcap.cli import CommandError
+        from cgcap.commands import CommandError
         from cgcap.data.datasets import DatasetError
         from cgcap.evaluation.run import EvaluationError
         from cgcap.experiments.common import ExperimentError
@@ -100,7 +100,7 @@ def _handled(handler):
 
 
 def register(subparsers) -> None:
-    from cgcap.cli import add_settings_arguments
+    from cgcap.commands import add_settings_arguments
     from cgcap.data.datasets import READERS
     from cgcap.evaluation.cli import add_dataset_arguments
 
