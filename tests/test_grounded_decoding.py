@@ -1,5 +1,5 @@
 """Decoding rules for grounded, complete captions: the input's words among the candidates, the end-token
-ramp and a first token that starts a word (issue 10)."""
+ramp and a first token that starts a word."""
 
 from __future__ import annotations
 

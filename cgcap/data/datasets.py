@@ -2,7 +2,7 @@
 
 A manifest lists items (id, media path, reference captions). Items whose media file
 is missing stay in the manifest, flagged, so the evaluation reports and counts them
-instead of stopping (issue 7).
+instead of stopping: one missing file costs one row, not the run.
 
 Layouts:
 

@@ -1,4 +1,4 @@
-"""The input's own words among the candidates (issue 10: a tagger encoder's class names).
+"""The input's own words among the candidates: a tagger encoder's class names.
 
 L_mod can only favour a candidate that is in T = topk(p, k). After "Audio of a" SmolLM2
 ranks " phone" 1,848th and " telephone" 5,242nd, so with k = 64 the modality term never
@@ -9,8 +9,8 @@ whether any of them is the better candidate.
 
 A word of several tokens (" espresso" is " esp" + "resso") stands as its first token for
 the whole word: that candidate is scored as the whole word, and a beam that writes it
-then writes the rest of the word (``forced_next``). Scoring " esp" alone and leaving the
-rest to chance wrote "especific", "buzzbass" and "synthesaping" on the dev set. Once a
+then writes the rest of the word (``forced_next``), because a first token scored alone and
+left to finish by chance is glued to whatever the LM likes next into a non-word. Once a
 content word is complete, a token glued onto it ("ski" + "able") is discouraged
 (``ends_word``), and so is writing it again (``written``): each repeat raises the cosine
 with the input, so the target favours "speech speech".

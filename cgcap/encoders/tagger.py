@@ -1,4 +1,4 @@
-"""A modality encoder made of a real tagger and a real sentence embedder (issue 10).
+"""A modality encoder made of a real tagger and a real sentence embedder.
 
 ``E_t(s)`` is the MiniLM sentence embedding of a text. ``E_x(x)`` turns the tagger's
 class probabilities into a direction in that same space: each class name is written

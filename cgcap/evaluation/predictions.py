@@ -2,7 +2,7 @@
 
 Each part file is written to a temporary name, flushed to disk and renamed: a
 part file is either whole or absent. A rerun reads the ids already written and
-captions only the rest, so nothing is captioned or written twice (issue 7).
+captions only the rest, so nothing is captioned or written twice.
 """
 
 from __future__ import annotations

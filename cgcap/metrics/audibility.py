@@ -1,7 +1,7 @@
 """Audibility accuracy: the share of captions a judge classifier labels audible.
 
 The judge must be a different classifier from the one that guided decoding; a
-guide scoring its own output would measure nothing (issue 7).
+guide scoring its own output would measure nothing.
 """
 
 from __future__ import annotations

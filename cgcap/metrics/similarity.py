@@ -1,8 +1,8 @@
 """CLAP-S / CLIP-S: cos(input embedding, caption embedding) with the modality encoders.
 
 Reported under the name of the encoder that computed it: CLAP-S and CLIP-S only for
-CLAP and CLIP models; a tagger encoder's cosine is e.g. ``yamnet-minilm-S`` (issue 10:
-a tagger's sentence-space cosine is not CLAP's and must not be read as one).
+CLAP and CLIP models; a tagger encoder's cosine is e.g. ``yamnet-minilm-S``, because
+a tagger's sentence-space cosine is not CLAP's and must not be read as one.
 
 Computed per item inside the evaluation actor, where the media is already decoded
 and the encoders are loaded; here the per-item values become the corpus figure.
