@@ -3,7 +3,7 @@
 ``ray.init()`` without an address joins the cluster that the last ``ray start`` recorded
 in ``/tmp/ray/ray_current_cluster``. A head that died without ``ray stop`` leaves that
 record behind, and ``ray.init()`` then waits on it for many minutes, printing only
-"Failed to connect to GCS" (issue 12). So a run starts its own local Ray
+"Failed to connect to GCS". So a run starts its own local Ray
 (``address="local"``) unless ``RAY_ADDRESS`` or an ``--address`` option names a
 cluster, and a named cluster that does not answer fails within seconds, naming it.
 Inside ``ray job submit`` Ray sets ``RAY_ADDRESS`` for the job, so jobs join their cluster.
@@ -56,9 +56,47 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     )
 
 
-class _DropDefaultTokenAuthNotice(logging.Filter):
+class _DropLine(logging.Filter):
+    """Drops the records whose message starts with ``prefix``: one known line, by its exact text."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(TOKEN_AUTH_ENABLED_NOTICE)
+        return not record.getMessage().startswith(self.prefix)
+
+
+def drop_log_line(logger_name: str, prefix: str) -> None:
+    """Drop one known, harmless line of Ray's from the logger ``logger_name`` (once per process)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, _DropLine) and f.prefix == prefix for f in logger.filters):
+        logger.addFilter(_DropLine(prefix))
+
+
+_dropped_driver_lines: set[str] = set()
+
+
+def drop_driver_line(text: str) -> None:
+    """Drop one known, harmless line that Ray prints on the driver for its processes (``(raylet) ...``).
+
+    Ray prints those lines itself, not through ``logging``, so no logging filter reaches them; the
+    function it prints them with is wrapped once, and only lines equal to ``text`` are dropped.
+    """
+    import ray._private.worker as ray_worker
+
+    _dropped_driver_lines.add(text.strip())
+    printer = ray_worker.print_to_stdstream
+    if getattr(printer, "cgcap_drops_lines", False):
+        return
+
+    def print_to_stdstream(data, ignore_prefix: bool):
+        lines = [line for line in data.get("lines", []) if line.strip() not in _dropped_driver_lines]
+        if lines:
+            printer({**data, "lines": lines}, ignore_prefix)
+
+    print_to_stdstream.cgcap_drops_lines = True
+    ray_worker.print_to_stdstream = print_to_stdstream
 
 
 def _quiet_default_token_auth_notice() -> None:
@@ -70,9 +108,7 @@ def _quiet_default_token_auth_notice() -> None:
     reads it when imported, before this point. Only this notice is dropped; the one saying that
     authentication is *off* still shows.
     """
-    logger = logging.getLogger(RAY_AUTH_LOGGER)
-    if not any(isinstance(f, _DropDefaultTokenAuthNotice) for f in logger.filters):
-        logger.addFilter(_DropDefaultTokenAuthNotice())
+    drop_log_line(RAY_AUTH_LOGGER, TOKEN_AUTH_ENABLED_NOTICE)
 
 
 def init_ray(address: str | None = None, local: dict[str, Any] | None = None, **common: Any) -> str | None:

@@ -46,6 +46,28 @@ def test_timed_progress_ends_full_even_when_the_estimate_was_short(capsys):
     assert "cgcap: a step" in err and "100%" in err
 
 
+def test_a_bar_where_stderr_is_not_a_terminal_prints_plain_lines_without_escape_codes(capsys):
+    from cgcap.models.prepare import PlainProgress, progress_bar
+
+    bar = progress_bar(4, "training", unit="step")  # pytest's capture is not a terminal, as a Ray log is not
+    assert isinstance(bar, PlainProgress)
+    for _ in range(4):
+        bar.update(1)
+    bar.close()
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cgcap: training: 4/4 step (100%), in ")
+    assert "\r" not in err and "\x1b" not in err
+
+    every_step = PlainProgress(2, "export", unit="s", interval=0.0)
+    every_step.update(1)
+    every_step.update(1)
+    every_step.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["cgcap: export: 1/2 s (50%)", "cgcap: export: 2/2 s (100%)",
+                                                      "cgcap: export: 2/2 s (100%)"]
+
+
 def test_a_serial_steps_estimate_ignores_the_thread_count_and_a_parallel_one_divides_by_it(monkeypatch):
     import os
 

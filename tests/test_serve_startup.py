@@ -48,3 +48,26 @@ def test_stopping_serve_while_it_deploys_exits_cleanly(signal_number):
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert "SIGTERM received" not in output and "*** " not in output
     assert time.monotonic() - stopping < 120
+
+
+def test_a_fresh_serve_says_nothing_of_an_existing_app_and_a_stop_after_start_reports_no_failure():
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cgcap.cli", "serve", "--profile", "tiny", "--port", str(free_port())],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines = []
+    try:
+        for line in server.stdout:
+            lines.append(line)
+            if "serving on" in line:
+                server.send_signal(signal.SIGINT)
+                break
+        lines += server.communicate(timeout=120)[0].splitlines(keepends=True)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    output = "".join(lines)
+
+    assert "serving on" in output and server.returncode == 0, output
+    assert "Connecting to existing Serve app" not in output  # there was none: this run started it
+    assert "graceful_shutdown failed" not in output and "Traceback" not in output, output

@@ -77,7 +77,9 @@ def _convert_smollm2(partial: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from cgcap.models.prepare import estimate_seconds, timed_progress
+    from cgcap.models.quiet import hide_weight_loading_bars
 
+    hide_weight_loading_bars()  # its "Writing model shards" bar would nest inside the bar below
     source = _package_folder(SMOLLM2_PACKAGE)
     # transformers' GGUF reader draws its own tqdm bar (not covered by its disable_progress_bar); inside a
     # Ray actor each redraw is a log line, nested in the bar below, so it is switched off for this call.

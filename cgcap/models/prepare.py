@@ -73,12 +73,45 @@ def announce(message: str) -> None:
 
 
 def progress_bar(total: float, description: str, unit: str = "it"):
-    """A tqdm bar on stderr that also redraws as plain lines where stderr is not a terminal (Ray logs)."""
+    """A tqdm bar on stderr in a terminal; elsewhere (Ray logs, a job's output, a pipe) a plain line every
+    ten seconds and one at the end, because tqdm's redraws there arrive as carriage returns and escape codes."""
+    if not sys.stderr.isatty():
+        return PlainProgress(total, description, unit)
     from tqdm.auto import tqdm
 
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, desc=f"cgcap: {description}", unit=unit, file=sys.stderr, dynamic_ncols=interactive,
-                mininterval=0.5 if interactive else 10.0, ascii=not interactive)
+    return tqdm(total=total, desc=f"cgcap: {description}", unit=unit, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+class PlainProgress:
+    """The part of tqdm's interface cgcap uses (``n``, ``total``, ``update``, ``close``), printed as lines."""
+
+    def __init__(self, total: float, description: str, unit: str = "it", interval: float = 10.0):
+        self.total, self.description, self.unit, self.interval = total, description, unit, interval
+        self.n = 0
+        self._started = self._printed = time.monotonic()
+        self._closed = False
+
+    def update(self, count: float = 1) -> None:
+        self.n += count
+        if time.monotonic() - self._printed >= self.interval:
+            self._print()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._print(final=True)
+
+    def _print(self, final: bool = False) -> None:
+        self._printed = time.monotonic()
+        share = f" ({self.n / self.total:.0%})" if self.total else ""
+        elapsed = _duration(self._printed - self._started)
+        print(f"cgcap: {self.description}: {_number(self.n)}/{_number(self.total)} {self.unit}{share}, "
+              f"{'in ' + elapsed if final else elapsed + ' so far'}", file=sys.stderr, flush=True)
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 @contextlib.contextmanager

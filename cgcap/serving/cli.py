@@ -15,6 +15,15 @@ logger = logging.getLogger(__name__)
 # The Serve application, named as `serve run` and the Serve config files name it: the library
 # never imports the deployments, it only knows where the application builder lives.
 APP_IMPORT_PATH = "deployments.app:build_app"
+# serve.run looks for a running Serve instance and logs this when it finds one; the one it finds is the
+# instance serve.start made a line earlier (to set host and port, which serve.run does not take), so
+# the line would tell a user that an app existed before and that their --host/--port were ignored.
+SERVE_LOGGER = "ray.serve"
+EXISTING_SERVE_NOTICE = 'Connecting to existing Serve app in namespace "serve".'
+# serve.shutdown asks the controller to shut down gracefully, and the controller ends by killing itself
+# with ray.kill; the raylet then reports the call it was answering as failed. The shutdown was clean.
+CONTROLLER_KILLED_NOTICE = ("Task ServeController.graceful_shutdown failed. There are infinite retries remaining, "
+                            "so the task will be retried. Error: The actor is dead because it was killed by `ray.kill`.")
 
 
 def app_builder(import_path: str = APP_IMPORT_PATH) -> Callable[[dict], Any]:
@@ -35,7 +44,7 @@ def start_local(profile: str | None = None, config: str | None = None, overrides
     from ray import serve
 
     from cgcap.config import load_settings
-    from cgcap.ray_connection import init_ray
+    from cgcap.ray_connection import drop_log_line, init_ray
 
     profile = profile or "offline"
     app_args = {"profile": profile, "config": config, "overrides": list(overrides or []), "batching": batching}
@@ -46,6 +55,7 @@ def start_local(profile: str | None = None, config: str | None = None, overrides
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
                                        "TOKENIZERS_PARALLELISM": "false"}})
     serve.start(http_options={"host": host, "port": port})
+    drop_log_line(SERVE_LOGGER, EXISTING_SERVE_NOTICE)
     handle = serve.run(app_builder()(app_args), name="cgcap", route_prefix="/")
     logger.info("cgcap (%s profile) serving on http://%s:%d (docs at /docs)", profile, host, port)
     return handle
@@ -60,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import ray._private.ray_constants as ray_constants
 
-    from cgcap.cli import CommandError
+    from cgcap.commands import CommandError
     from cgcap.ray_connection import ClusterUnreachable
 
     # Stopping during start-up (models load for a while) must be as clean as stopping later:
@@ -96,10 +106,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _shutdown() -> None:
     import ray
 
+    from cgcap.ray_connection import drop_driver_line
+
     try:
         if ray.is_initialized():
             from ray import serve
 
+            drop_driver_line(CONTROLLER_KILLED_NOTICE)
             serve.shutdown()
             ray.shutdown()
     except KeyboardInterrupt:  # a second Ctrl-C: leave now, without a traceback
