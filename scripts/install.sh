@@ -21,5 +21,9 @@ if [ "${1:-}" = "--dev" ]; then
     if ! command -v espeak-ng >/dev/null 2>&1 || [ ! -d /usr/share/sounds/freedesktop/stereo ]; then
         apt-get update -qq && apt-get install -y -qq espeak-ng sound-theme-freedesktop >/dev/null
     fi
+    # The page's browser tests run headless Chromium and its driver from Debian (no download at test time).
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
     python3 scripts/make_devset.py --output data/devset
 fi

@@ -1,4 +1,5 @@
-"""The HTTP API: ``POST /v1/captions``, ``GET /v1/health``, ``GET /v1/models``, docs at ``/docs``.
+"""The HTTP API: ``POST /v1/captions``, ``GET /v1/health``, ``GET /v1/models``, ``GET /v1/options``,
+docs at ``/docs``, and a page to try it at ``/`` (``cgcap/serving/static``).
 
 ``create_app(service)`` builds the FastAPI app around whatever implements
 ``CaptionService``; the Serve ingress deployment implements it with handles to the
@@ -13,20 +14,25 @@ import json
 import logging
 import os
 import uuid
+from pathlib import Path
 from typing import Any, AsyncIterator, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cgcap.config import Settings
 from cgcap.serving.errors import ErrorDetail, ErrorResponse, RequestRejected, from_media_error, invalid, unauthorized
-from cgcap.serving.options import CaptionOptions, parse_options, video_mode
+from cgcap.serving.options import CaptionOptions, parse_options, service_limits, video_mode
 from cgcap.serving.schemas import CaptionRequest, CaptionResponse, HealthResponse, ModelsResponse
 from cgcap.serving.uploads import read_upload
 
 logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
 
 
 class CaptionService(Protocol):
@@ -116,6 +122,49 @@ def _check_modality(media: Any, options: CaptionOptions) -> None:
         raise from_media_error(error) from None
 
 
+class OptionRange(BaseModel):
+    """What one decoding key accepts here: the profile's default and this service's range."""
+
+    type: str
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    max_length: int | None = None
+    choices: list[Any] | None = None
+    description: str | None = None
+
+
+class OptionsResponse(BaseModel):
+    api_key_required: bool
+    options: dict[str, OptionRange]  # every decoding key
+    limits: dict[str, float]  # upload bytes, audio and video seconds, image pixels
+
+
+def option_ranges(settings: Settings) -> dict[str, OptionRange]:
+    """Each decoding key's range from its own field, tightened by this service's per-request ceiling,
+    so a client can show the same bounds ``parse_options`` enforces."""
+    from cgcap.config import DecodingSettings
+
+    ceilings = service_limits(settings.serve)
+    ranges = {}
+    for key, schema in DecodingSettings.model_json_schema()["properties"].items():
+        # A nullable key (image_lambda_cls: null = lambda_cls) is described by its non-null form.
+        schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema) | {
+            k: v for k, v in schema.items() if k != "anyOf"}
+        limit = ceilings.get(key)
+        kind = schema.get("type", "string")
+        maximum = schema.get("maximum")
+        if limit is not None and kind != "string":
+            maximum = limit if maximum is None else min(maximum, limit)
+        max_length = limit if limit is not None and kind == "string" else schema.get("maxLength")
+        ranges[key] = OptionRange(type=kind, default=getattr(settings.decoding, key), minimum=schema.get("minimum"),
+                                  maximum=maximum, exclusive_minimum=schema.get("exclusiveMinimum"),
+                                  max_length=max_length, choices=schema.get("enum"),
+                                  description=schema.get("description"))
+    return ranges
+
+
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -128,6 +177,7 @@ def create_app(service: CaptionService) -> FastAPI:
         description="Classifier-guided captioning for audio and images (arXiv 2501.03183) on Ray Serve.",
     )
     require_key = Depends(_api_key_check(settings))
+    key_required = bool(os.environ.get(settings.serve.api_key_env))  # read once, as _api_key_check does
 
     @app.exception_handler(RequestRejected)
     async def rejected(request: Request, error: RequestRejected) -> JSONResponse:
@@ -187,6 +237,25 @@ def create_app(service: CaptionService) -> FastAPI:
     @app.get("/v1/health", response_model=HealthResponse, summary="Liveness and per-deployment batch statistics")
     async def health() -> HealthResponse:
         return await service.health()
+
+    @app.get("/v1/options", response_model=OptionsResponse,
+             summary="What a request may ask for: each option's default and range, the upload limits, "
+                     "and whether an API key is needed")
+    async def options() -> OptionsResponse:
+        # Open like /v1/health: the page needs it to know whether to ask for a key at all.
+        limits = settings.limits
+        return OptionsResponse(
+            api_key_required=key_required,
+            options=option_ranges(settings),
+            limits={"max_upload_bytes": limits.max_upload_bytes, "max_audio_seconds": limits.max_audio_seconds,
+                    "max_image_pixels": limits.max_image_pixels, "max_video_seconds": limits.max_video_seconds})
+
+    # The page holds no secret (the key stays in the visitor's browser), so it needs no key itself.
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/v1/models", response_model=ModelsResponse, dependencies=[require_key],
              summary="The models this service uses and which classifiers a request may pick")
