@@ -228,7 +228,7 @@ class LocalRayCluster:
 
 @dataclass
 class TrackingServer:
-    """``mlflow server`` on 127.0.0.1 with a sqlite backend and an artifact root, as the README starts it."""
+    """``mlflow server`` on 127.0.0.1 with a sqlite backend and an artifact root, as docs/CLUSTER.md starts it."""
 
     root: Path
     port: int = 0  # 0: a free port
@@ -272,7 +272,7 @@ class TrackingServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start head + GPU-declaring worker + tracking server on the README's ports; stop all on Ctrl-C."""
+    """Start head + GPU-declaring worker + tracking server on the ports docs/CLUSTER.md uses; stop all on Ctrl-C."""
     import argparse
 
     parser = argparse.ArgumentParser(description="A two-node Ray cluster and an MLflow server on this machine.")

@@ -1,7 +1,7 @@
 """A real two-node Ray cluster on this machine: a CPU head (`head_node`) and a worker that declares
 one GPU (`worker_node`), token authentication on, an `mlflow server` beside them.
 
-The README's commands run against it as written: `serve deploy` places the replicas where the
+The commands of docs/CLUSTER.md run against it as written: `serve deploy` places the replicas where the
 config says, on both nodes, and captions come back over HTTP; `ray job submit` spreads the
 evaluation's actor pool over both nodes, survives losing the worker mid-job, and its MLflow run
 is read back from the tracking server after the job is gone. Tiny profile throughout.
@@ -127,7 +127,7 @@ def evaluate_command(data: Path, output: Path) -> list[str]:
 
 def submit(cluster: LocalRayCluster, tracking_uri: str, command: list[str], wait: bool,
            excludes: list[str] | None = None, env_vars: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The README's command: the repository as working dir, the tracking server in the runtime env."""
+    """The command of docs/CLUSTER.md: the repository as working dir, the tracking server in the runtime env."""
     runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, **(env_vars or {})}}
     if excludes:
         runtime_env["excludes"] = excludes

@@ -5,7 +5,7 @@ class probabilities into a direction in that same space: each class name is writ
 as a natural phrase and embedded once, and the input is the weighted mean of the
 phrases of its most probable classes, with the mean of all class phrases taken away.
 
-How the probabilities are used (measured on real sounds and photos, see the README):
+How the probabilities are used (measured on real sounds and photos, see docs/RESULTS.md):
 - top-n: only the ``top_n`` most probable classes count. The long tail of hundreds of
   near-zero classes otherwise adds up to a generic "sound"/"object" direction.
 - sharpening: weights are ``p ** sharpen``; with 1 the clip's leading classes keep their
@@ -26,6 +26,7 @@ import torch
 
 from cgcap.data.media import DecodedMedia, MediaError
 from cgcap.encoders.base import normalised
+from cgcap.encoders.phrases import load_phrases, phrase_words
 from cgcap.encoders.sentence import SentenceEmbedder
 from cgcap.models.onnx_text import TextBackend
 
@@ -78,8 +79,12 @@ class TaggerEncoder:
     """``ModalityEncoder`` over a tagger's classes: inputs and texts in the MiniLM sentence space."""
 
     def __init__(self, spec: str, tagger: Tagger, embedder: SentenceEmbedder, phrase: Callable[[str], str],
-                 top_n: int = 5, sharpen: float = 1.0, centre: bool = True):
+                 top_n: int = 5, sharpen: float = 1.0, centre: bool = True,
+                 caption_phrases: dict[str, str] | None = None):
         self.spec = spec
+        # Class name -> the one phrase a caption would use (cgcap/encoders/phrases); None offers the class
+        # names' words as they are (class_name_words).
+        self.caption_phrases = caption_phrases
         self.tagger = tagger
         self.modality = tagger.modality
         self.embedder = embedder
@@ -137,9 +142,12 @@ class TaggerEncoder:
 
     def content_words(self, media: DecodedMedia) -> list[str]:
         """Names for the input from its ``top_n`` classes, most probable first, for the decoder's candidates
-        (decoding.content_candidates): see ``class_name_words``."""
+        (decoding.content_candidates): one caption phrase per class (``phrase_words``), or without phrases
+        every alternative and word of the class names (``class_name_words``)."""
         probabilities = self.class_probabilities(media)
         names = [self.tagger.class_names[index] for index in np.argsort(-probabilities)[: self.top_n]]
+        if self.caption_phrases is not None:
+            return phrase_words(names, self.caption_phrases)
         return class_name_words(names)
 
     def top_classes(self, media: DecodedMedia, count: int = 5) -> list[tuple[str, float]]:
@@ -153,5 +161,7 @@ def tagger_encoder(loaded, device: str = "cpu", dtype: torch.dtype | None = None
                    int8: bool = False) -> TaggerEncoder:
     """The store's ``tagger`` kind as a ``ModalityEncoder``. The taggers and the sentence embedder run on the CPU
     (a tagger runs once per input); the embedder, which embeds every candidate, on ``text_backend``."""
-    phrase = audio_class_phrase if loaded.model.modality == "audio" else image_class_phrase
-    return TaggerEncoder(loaded.spec, loaded.model, loaded.processor.on_backend(text_backend, int8), phrase)
+    modality = loaded.model.modality
+    phrase = audio_class_phrase if modality == "audio" else image_class_phrase
+    return TaggerEncoder(loaded.spec, loaded.model, loaded.processor.on_backend(text_backend, int8), phrase,
+                         caption_phrases=load_phrases(modality))

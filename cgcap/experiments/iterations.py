@@ -1,10 +1,11 @@
 """Check 2: the fewest cache updates per token, n, that keep 90% of the full method's gain.
 
 One child evaluation per n (``decoding.num_iterations``), under one parent: the existing
-sweep, with n = 0 added as the baseline (no update: the plain language model with the same
-fusion and end rules). The gain of n is ``quality(n) - quality(0)``; the full method is the
-largest n; the answer is the smallest n whose gain is at least 90% of the full gain. Its cost
-is measured, not assumed: seconds per caption for every n, plotted against every quality metric.
+sweep, with n = 0 added as the baseline (no cache update; the logit rules, fusion and end
+rules still apply, so it is not the raw language model). The gain of n is
+``quality(n) - quality(0)``; the full method is the largest n; the answer is the smallest n
+whose gain is at least 90% of the full gain. Its cost is measured, not assumed: seconds per
+caption for every n, plotted against every quality metric.
 """
 
 from __future__ import annotations
