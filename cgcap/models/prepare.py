@@ -146,8 +146,12 @@ def build_once(target: Path, is_ready: Callable[[Path], bool], build: Callable[[
     """
     from filelock import FileLock
 
+    from cgcap.models.quiet import hide_weight_loading_bars
+
     if is_ready(target):
         return target
+    # A build loads and saves models inside this step's own bar; transformers' bars would nest in it.
+    hide_weight_loading_bars()
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if is_ready(target):  # another process built it while this one waited
