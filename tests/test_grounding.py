@@ -51,7 +51,7 @@ def test_a_caption_without_a_listed_word_is_a_miss(caption, words, prompt):
 
 
 def test_invented_words_are_not_real_words():
-    # The offline decoder's words of issue 10: "iztera" and "drumsá" are not English.
+    # Words the offline decoder once invented: "iztera" and "drumsá" are not English.
     assert count_real_words("Audio of a classic novel's voice during the iztera, it", AUDIO) == (6, 7)
     assert real_word_share("Audio of a drumsá PheuSabra.", AUDIO) == 0.0
     assert real_word_share("Audio of a bell rings three times.", AUDIO) == 1.0
@@ -129,12 +129,14 @@ def test_the_builder_names_a_source_it_cannot_find(tmp_path):
 
 
 def _table_rows(text: str) -> list[list[str]]:
-    """The per-caption table's rows: ten columns split on runs of spaces, then the caption."""
+    """The per-caption table's rows: twelve columns split on runs of spaces, then the caption and the
+    well-formedness judge's reasons, if any, in brackets."""
     rows = []
     for line in text.splitlines():
         if line.startswith(("audio/", "image/")):
-            cells = re.split(r"\s{2,}", line, maxsplit=10)
-            rows.append(cells)
+            cells = re.split(r"\s{2,}", line, maxsplit=12)
+            caption, _, reasons = cells[-1].partition("   [")
+            rows.append(cells[:-1] + [caption, reasons.removesuffix("]")])
     return rows
 
 
@@ -143,6 +145,9 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
     import grounding as benchmark
 
     from cgcap.classifier import TextClassifier
+    from cgcap.metrics.fluency import mean_log_probability
+    from cgcap.metrics.wellformed import judge as judge_form
+    from cgcap.models import load
 
     args = ["--profile", "tiny", "--data-root", str(devset), "--ids", "audio/bell.oga,image/chelsea.png",
             "--set", "decoding.max_tokens=2", "--output", str(tmp_path / "run")]
@@ -157,7 +162,9 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
     judge = TextClassifier.load("tiny:bert-classifier")
     table = _table_rows(printed.out)
     assert len(table) == 4
-    for item, variant, hit, tagger_hit, bertscore, cider, real, ends, classifier, seconds, caption in table:
+    lm = load("tiny:gpt2")
+    for (item, variant, hit, tagger_hit, bertscore, cider, real, wellformed, logprob, ends, classifier, seconds, caption,
+         reasons) in table:
         row = rows[(item, variant)]
         prompt = AUDIO if item.startswith("audio") else IMAGE
         assert caption == row["caption"] and caption.startswith(prompt)
@@ -165,6 +172,11 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
         assert tagger_hit == "-"  # the tiny profile's random CLAP and CLIP offer no words of their own
         real_words, total = count_real_words(caption, prompt)
         assert real == ("-" if total == 0 else f"{real_words / total:.2f}")
+        verdict = judge_form(caption, prompt)
+        assert wellformed == ("yes" if verdict.ok else "no") and reasons == "; ".join(verdict.reasons)
+        assert row["wellformed_reasons"] == verdict.reasons
+        expected = mean_log_probability(lm, caption, prompt)
+        assert logprob == ("-" if expected is None else f"{expected:.2f}")
         assert float(classifier) == pytest.approx(float(judge.score([caption])[0]), abs=0.006)
         assert float(bertscore) == pytest.approx(row["bertscore_f1"], abs=0.006)
         assert float(cider) == pytest.approx(row["cider"], abs=0.006)

@@ -4,7 +4,9 @@
 (e.g. ``{"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}``: the same seed, so
 the difference is the modality term) and returns per-caption rows and per-modality
 summaries: content named, BERTScore-F1 and CIDEr-D against the references, real-word
-share, ended on its own, the judge's P(wanted label) and seconds per caption.
+share, well-formed share (``cgcap.metrics.wellformed``), mean log-probability per token under
+the unsteered LM (``cgcap.metrics.fluency``), ended on its own, the judge's P(wanted label)
+and seconds per caption.
 ``benchmarks/grounding.py`` prints it; speed and sweep scripts import it.
 """
 
@@ -25,12 +27,14 @@ from cgcap.data.devset import read_content_words
 from cgcap.decoding.prompts import without_prompt
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content
+from cgcap.metrics.wellformed import judge as judge_form
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("audio", "image", "video")
 # Default variants: the modality term off, then the settings as given (the profile's λ_mod).
-LAMBDA_ZERO_AND_DEFAULT: dict[str, dict[str, Any]] = {"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}
+LAMBDA_ZERO = "lambda_mod=0"
+LAMBDA_ZERO_AND_DEFAULT: dict[str, dict[str, Any]] = {LAMBDA_ZERO: {"lambda_modality": 0.0}, "default": {}}
 
 
 class GroundingItem(BaseModel):
@@ -62,6 +66,9 @@ class GroundingRow(BaseModel):
     tokens: int = 0
     bertscore_f1: float | None = None
     cider: float | None = None
+    wellformed: bool | None = None  # cgcap.metrics.wellformed's verdict; reasons below when it fails
+    wellformed_reasons: list[str] = []
+    lm_logprob: float | None = None  # mean log-probability per caption token under the unsteered LM
     error: str | None = None
 
     @property
@@ -87,6 +94,10 @@ class GroundingSummary(BaseModel):
     bertscore_f1: float | None
     cider: float | None
     real_word_share: float | None  # pooled: real words over all words of these captions
+    wellformed_share: float | None = None
+    lm_logprob: float | None = None  # mean over captions of the mean log-probability per token
+    # Mean over items of (this variant's log-prob - the lambda_mod=0 caption's), on items that have both.
+    lm_logprob_vs_lambda_zero: float | None = None
     ends_on_own_share: float | None
     classifier_score: float | None
     seconds_per_caption: float | None
@@ -276,6 +287,26 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def add_form_scores(rows: list[GroundingRow], lm=None) -> None:
+    """The well-formedness verdict for every caption and, given the captioner's LM, its mean log-probability
+    per token with nothing steering. Done on the report's rows, so cached captions get them too."""
+    done = [row for row in rows if row.error is None]
+    for row in done:
+        verdict = judge_form(row.caption, row.prompt)
+        row.wellformed, row.wellformed_reasons = verdict.ok, verdict.reasons
+    if lm is not None:
+        from cgcap.metrics.fluency import mean_log_probabilities
+
+        for row, value in zip(done, mean_log_probabilities(lm, [(row.caption, row.prompt) for row in done])):
+            row.lm_logprob = value
+
+
+def _versus_lambda_zero(rows: list[GroundingRow], chosen: list[GroundingRow]) -> float | None:
+    zero = {r.id: r.lm_logprob for r in rows if r.variant == LAMBDA_ZERO and r.lm_logprob is not None}
+    gaps = [r.lm_logprob - zero[r.id] for r in chosen if r.lm_logprob is not None and r.id in zero]
+    return _mean(gaps) if gaps and any(r.variant != LAMBDA_ZERO for r in chosen) else None
+
+
 def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
     """One summary per variant and modality present, then per variant over all modalities."""
     out = []
@@ -293,6 +324,9 @@ def summarise(rows: list[GroundingRow]) -> list[GroundingSummary]:
                 bertscore_f1=_mean([r.bertscore_f1 for r in done if r.bertscore_f1 is not None]),
                 cider=_mean([r.cider for r in done if r.cider is not None]),
                 real_word_share=sum(r.real_words for r in done) / words if words else None,
+                wellformed_share=_mean([float(r.wellformed) for r in done if r.wellformed is not None]),
+                lm_logprob=_mean([r.lm_logprob for r in done if r.lm_logprob is not None]),
+                lm_logprob_vs_lambda_zero=_versus_lambda_zero(rows, done),
                 ends_on_own_share=_mean([float(r.ends_on_own) for r in done]),
                 classifier_score=_mean([r.classifier_score for r in done if r.classifier_score is not None]),
                 seconds_per_caption=_mean([r.seconds for r in done]),
@@ -312,14 +346,29 @@ def load_models(captioner, items: list[GroundingItem], variants: dict[str, dict[
 def grounding_report(captioner, items: list[GroundingItem],
                      variants: dict[str, dict[str, Any]] | None = None, cache: CaptionCache | None = None,
                      progress: Callable[[int, int, GroundingRow, bool], None] | None = None,
-                     reference_scores: bool = True) -> GroundingReport:
-    """Caption, judge and summarise: the whole benchmark for one captioner."""
+                     reference_scores: bool = True, fluency: bool = True,
+                     lambda_zero_rows: list[GroundingRow] | None = None) -> GroundingReport:
+    """Caption, judge and summarise: the whole benchmark for one captioner.
+
+    ``fluency``: score every caption under the captioner's unsteered LM. ``lambda_zero_rows``: λ_mod = 0
+    captions of the same items from an earlier report (``rows_of_variant``), judged and scored again here so
+    that a run of the default alone is compared with them; ignored when this run has its own."""
     settings = captioner.settings
     judge, judge_spec = judge_for(settings, captioner.device)
     variants = variants or LAMBDA_ZERO_AND_DEFAULT
     load_models(captioner, items, variants)
     rows = caption_rows(captioner, items, variants, judge, judge_spec, cache, progress)
+    if lambda_zero_rows and LAMBDA_ZERO not in variants:
+        wanted = {item.id for item in items}
+        rows += [row.model_copy(deep=True) for row in lambda_zero_rows if row.id in wanted]
+    add_form_scores(rows, captioner.lm if fluency else None)
     if reference_scores:
         for name, reason in add_reference_scores(rows, items, settings).items():
             log.warning("%s unavailable: %s", name, reason)
     return GroundingReport(rows=rows, summary=summarise(rows), settings=settings.model_dump(), judge=judge_spec)
+
+
+def rows_of_variant(path: str | Path, variant: str = LAMBDA_ZERO) -> list[GroundingRow]:
+    """The rows of one variant in an earlier ``report.json``."""
+    report = GroundingReport.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    return [row for row in report.rows if row.variant == variant]

@@ -1,0 +1,65 @@
+"""How likely the plain language model finds a caption: mean log-probability per token, no steering.
+
+A signal independent of ``cgcap.metrics.wellformed``'s rules: the frozen LM that writes
+the captions, run once over "prompt + caption" with nothing shifted, scores each token the
+decoder wrote after the prompt. Glued class names ("farm animals rooster") are text the LM
+would not write itself and score low; the λ_mod = 0 captions of the same inputs (the LM
+steered by the classifier alone) are the reference for what this LM finds fluent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from cgcap.decoding.prompts import split_prompt
+
+
+def _start_id(tokenizer) -> int | None:
+    # The decoder's own context starts from the tokenizer's BOS, else its EOS (Vocabulary.start_token_id).
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return token_id
+    return None
+
+
+def caption_token_ids(tokenizer, caption: str, prompt: str | None) -> tuple[list[int], int]:
+    """(the start token, prompt and caption as token ids; how many of them are context, not scored)."""
+    written_prompt, text = split_prompt(caption, prompt)
+    start = _start_id(tokenizer)
+    head = [] if start is None else [start]
+    if not written_prompt:
+        return head + tokenizer.encode(caption.strip(), add_special_tokens=False), len(head)
+    context = tokenizer.encode(written_prompt, add_special_tokens=False)
+    whole = tokenizer.encode(f"{written_prompt} {text}" if text else written_prompt, add_special_tokens=False)
+    if whole[:len(context)] != context:  # the caption's first token merged with the prompt's last: score apart
+        whole = context + tokenizer.encode(f" {text}", add_special_tokens=False)
+    return head + whole, len(head) + len(context)
+
+
+@torch.inference_mode()
+def mean_log_probabilities(lm, captions: Iterable[tuple[str, str | None]]) -> list[float | None]:
+    """Mean natural-log probability per caption token under ``lm`` (a loaded causal LM: ``.model``,
+    ``.tokenizer``), for each (caption, prompt); None for a caption with no token after its prompt.
+    A caption's first token is scored given the prompt, so a caption is never scored from nothing."""
+    model, tokenizer = lm.model, lm.tokenizer
+    device = next(model.parameters()).device
+    out: list[float | None] = []
+    for caption, prompt in captions:
+        ids, context = caption_token_ids(tokenizer, caption, prompt)
+        if len(ids) <= max(context, 1):
+            out.append(None)
+            continue
+        tensor = torch.tensor([ids], device=device)
+        logits = model(tensor).logits[0, :-1].float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        targets = tensor[0, 1:]
+        chosen = log_probs.gather(-1, targets[:, None])[:, 0]
+        scored = chosen[max(context, 1) - 1:]  # position i predicts token i + 1
+        out.append(float(scored.mean()))
+    return out
+
+
+def mean_log_probability(lm, caption: str, prompt: str | None = None) -> float | None:
+    return mean_log_probabilities(lm, [(caption, prompt)])[0]
