@@ -69,6 +69,8 @@ CONJUNCTIONS = frozenset({"and", "or", "but", "nor", "so", "yet", "then", "that"
 AUXILIARIES = frozenset({"is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do", "does",
                          "did", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "not",
                          "very", "too", "also", "just", "there", "here", "now", "again", "still", "being"})
+NUMBERS = frozenset({"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                     "twenty", "hundred", "thousand", "once", "twice", "first", "second", "third"})
 FUNCTION_WORDS = ARTICLES | DETERMINERS | PRONOUNS | PREPOSITIONS | CONJUNCTIONS | AUXILIARIES
 # A caption may not stop on these: they open something that never comes.
 # Prepositions that may end a phrase as particles ("lifting off", "passing by") are left out.
@@ -153,7 +155,7 @@ def _kind(word: str) -> str:
     """'function', 'verb' (a known verb form in -ing/-ed), 'adj', 'noun' or 'other' (adverbs, bare verbs)."""
     if word in FUNCTION_WORDS:
         return "function"
-    if word[:1].isdigit():
+    if word[:1].isdigit() or word in NUMBERS:
         return "number"
     lemmas = _lemmas(word)
     if word.endswith(("ing", "ed")) and "VERB" in lemmas:
@@ -196,9 +198,10 @@ def _repeats(words: list[str]) -> list[str]:
     return found
 
 
-def _article(words: list[str], spelled: list[str]) -> list[str]:
+def _article(words: list[str], spelled: list[str], breaks: set[int]) -> list[str]:
     """``words`` start after an article when the prompt ends in one; ``spelled`` keeps the caption's case."""
     found = []
+    kinds = _kinds(words, breaks)
     for index, word in enumerate(words):
         if word not in ARTICLES or index + 1 >= len(words):
             continue
@@ -206,13 +209,14 @@ def _article(words: list[str], spelled: list[str]) -> list[str]:
         if following in PRONOUNS or following in DETERMINERS or following in ARTICLES:
             found.append(f"article: {word!r} before {following!r}")
             continue
-        wanted = indefinite_article(spelled[index + 1])
-        if index > 0 and wanted != word:  # the prompt's own article is set by with_article, not by the decoder
+        if indefinite_article(spelled[index + 1]) != word:
             found.append(f"article: {word!r} before {following!r}")
         # The head noun: the last noun before the noun phrase ends (a function word, a verb form or the end).
         head = None
-        for after in words[index + 1:]:
-            kind = _kind(after)
+        for position in range(index + 1, len(words)):
+            after, kind = words[position], kinds[position]
+            if position in breaks:
+                break
             if kind in ("function", "other") or (kind == "verb" and head is not None):
                 break  # a participle before any noun modifies it ("a roaring lion"); after one it ends the phrase
             if kind == "noun":
@@ -230,6 +234,12 @@ def _kinds(words: list[str], breaks: set[int]) -> list[str]:
         ends = index + 1 == len(words) or index + 1 in breaks or kinds[index + 1] not in ("noun", "adj")
         if kinds[index] == "adj" and ends and "NOUN" in _lemmas(word):
             kinds[index] = "noun"
+    # A noun phrase's last word in -s that may be a verb is one: "a dog barks", "an alarm clock beeps".
+    for index, word in enumerate(words):
+        ends = index + 1 == len(words) or index + 1 in breaks or kinds[index + 1] not in ("noun", "adj")
+        if (index and index not in breaks and kinds[index] == "noun" and kinds[index - 1] == "noun" and ends
+                and word.endswith("s") and "VERB" in _lemmas(word)):
+            kinds[index] = "verb"
     return kinds
 
 
@@ -296,10 +306,9 @@ def judge(caption: str, prompt: str | None = None) -> Verdict:
     breaks = {i for i in range(1, len(tokens)) if body[tokens[i - 1].end():tokens[i].start()].strip()}
     prompt_words = written_prompt.lower().split()
     if prompt_words and prompt_words[-1] in ARTICLES:
-        lead = [prompt_words[-1]]
-        reasons += _article(lead + words, [prompt_words[-1]] + spelled)
+        reasons += _article([prompt_words[-1]] + words, [prompt_words[-1]] + spelled, {i + 1 for i in breaks})
     else:
-        reasons += _article(words, spelled)
+        reasons += _article(words, spelled, breaks)
     reasons += _repeats(words)
     reasons += _noun_runs(words, breaks)
     reasons += _ending(words)
