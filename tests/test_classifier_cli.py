@@ -10,6 +10,8 @@ import pytest
 
 from cgcap.cli import main
 
+pytestmark = pytest.mark.slow  # trains and registers classifiers, and runs the Ray job entrypoint
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 

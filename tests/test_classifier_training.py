@@ -16,6 +16,8 @@ from cgcap.classifier.model import TextClassifier
 from cgcap.classifier.training import TrainingSettings, train_classifier
 from cgcap.models import ModelNotFoundError
 
+pytestmark = pytest.mark.slow  # fine-tunes classifiers
+
 PREFIX = "Audio of a "
 
 

@@ -24,6 +24,8 @@ from cgcap.evaluation.predictions import PredictionStore
 from cluster.local import LocalRayCluster, TrackingServer, free_ports
 from test_datasets import write_tone
 
+pytestmark = pytest.mark.cluster  # a two-node Ray cluster and an MLflow server (cluster/local.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 # 40 tokens a clip: slow enough that the second actor starts, and the worker dies, before the last clip.
 TINY = ["--profile", "tiny", "--set", "evaluation.bertscore_encoder=null", "--set", "decoding.max_tokens=40"]

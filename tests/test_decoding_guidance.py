@@ -14,6 +14,8 @@ from cgcap.decoding import GuidedDecoder
 from cgcap.models import load
 from decoding_scorers import WordScorer
 
+pytestmark = pytest.mark.slow  # trains a classifier, then decodes with SmolLM2
+
 PROMPTS = ["Audio of a", "The sound of a", "I heard a", "Recording of a"]
 
 

@@ -13,6 +13,8 @@ from cgcap.decoding import GuidedDecoder
 from cgcap.models import load
 from decoding_scorers import LetterShareScorer, WordScorer, oracle_for
 
+pytestmark = pytest.mark.slow  # SmolLM2 through the reference loop and through the decoder
+
 
 @pytest.fixture(scope="module")
 def tiny_lms():

@@ -13,6 +13,8 @@ from cgcap.cli import main as cgcap_main
 from cgcap.evaluation.predictions import PredictionStore
 from test_datasets import make_clotho, write_tone
 
+pytestmark = pytest.mark.slow  # whole evaluations on the tiny profile
+
 
 def evaluate(argv: list[str]) -> int:
     """``cgcap evaluate ARGV``, what ``jobs/evaluate.py ARGV`` runs."""

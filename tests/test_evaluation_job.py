@@ -21,6 +21,8 @@ from cgcap.metrics.coco import coco_caption_metrics
 from cluster.local import LocalRayCluster
 from test_datasets import make_clotho, write_tone
 
+pytestmark = pytest.mark.cluster  # `ray start --head` and `ray job submit`
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -16,6 +16,8 @@ from cgcap.experiments.iterations import run_iterations, smallest_n_keeping
 from cgcap.experiments.real_captions import RealCaptionRequest, run_real_captions
 from cgcap.experiments.transfer import run_transfer
 
+pytestmark = pytest.mark.slow  # each experiment runs its child evaluations
+
 # The image rule steers with another classifier towards the other label, as the offline profile does.
 PER_MODALITY = ["models.image_classifier=tiny:bert-classifier@7", "decoding.image_wanted_label=0",
                 "decoding.max_tokens=3", "evaluation.bertscore_encoder=null"]

@@ -18,6 +18,8 @@ import pytest
 from cgcap.cli import main as cgcap
 from test_datasets import make_clotho
 
+pytestmark = pytest.mark.slow  # evaluations and local Rays, several in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 

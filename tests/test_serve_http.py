@@ -23,6 +23,8 @@ import requests
 import soundfile
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # the Serve application on a local Ray, started once for the module
+
 API_KEY_ENV = "CGCAP_SERVE_TEST_API_KEY"
 API_KEY = "serve-test-key-7f3a"
 OVERRIDES = [

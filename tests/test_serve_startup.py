@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts `cgcap serve` (Ray and Serve) in a subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
