@@ -14,7 +14,7 @@ from typing import Any
 
 from cgcap.config import Settings, with_decoding
 from cgcap.decoding import CaptionResult, GuidedDecoder
-from cgcap.decoding.decoder import StopCheck, TokenCallback
+from cgcap.decoding.decoder import CaptionJob, StopCheck, TokenCallback, caption_together
 from cgcap.decoding.plan import GuidancePlan, plan_guidance
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.models import LoadedModel, load, resolve_device
@@ -51,8 +51,11 @@ class Captioner:
     spec is loaded on first use with ``classifier_loader`` (``TextClassifier.load`` by default)."""
 
     def __init__(self, settings: Settings, lm: LoadedModel, classifier: CandidateScorer | None = None,
-                 encoders: Mapping[str, Any] | None = None, classifier_loader: ClassifierLoader | None = None):
+                 encoders: Mapping[str, Any] | None = None, classifier_loader: ClassifierLoader | None = None,
+                 decode: Callable[[list[CaptionJob]], list[CaptionJob]] | None = None):
         self.settings = settings
+        # How jobs are decoded: by default in a loop of their own; the service passes its replica's shared loop.
+        self.decode = decode
         self.lm = lm
         self.device = resolve_device(settings.models.device)
         self._classifier = classifier
@@ -132,21 +135,34 @@ class Captioner:
                       modality_scorer: CandidateScorer | None = None, on_token: TokenCallback | None = None,
                       should_stop: StopCheck | None = None) -> CaptionResult:
         """Caption decoded media; ``modality_scorer`` may be one ``input_scorer`` already built for it."""
-        from cgcap.metrics.similarity import guided_score_name
+        request = self.request(media, name, settings, modality_scorer, on_token, should_stop)
+        return request.finish(self._run([request.job])[0])
 
+    def caption_media_batch(self, media: list[Any], names: list[str | None] | None = None,
+                            settings: Settings | None = None,
+                            modality_scorers: list[CandidateScorer | None] | None = None) -> list[CaptionResult]:
+        """Caption many decoded inputs in one decoding loop (their language-model passes shared); the captions
+        are those each input gets alone. Any input's failure raises: callers that must isolate inputs retry
+        them one by one (``CaptioningActor``)."""
+        names = names or [None] * len(media)
+        scorers = modality_scorers or [None] * len(media)
+        requests = [self.request(m, n, settings, scorer) for m, n, scorer in zip(media, names, scorers)]
+        jobs = self._run([request.job for request in requests])
+        return [request.finish(job) for request, job in zip(requests, jobs)]
+
+    def request(self, media: Any, name: str | None = None, settings: Settings | None = None,
+                modality_scorer: CandidateScorer | None = None, on_token: TokenCallback | None = None,
+                should_stop: StopCheck | None = None) -> "CaptionRequest":
+        """One input made ready to decode: its plan, its embedding (once) and its decoding job."""
         settings = settings or self.settings
         started = time.perf_counter()
         plan = self.plan(settings, media)
         if plan.encoders and modality_scorer is None:
             modality_scorer = self.input_scorer(media, settings)
-        embedded = time.perf_counter()
-        result = self._decode(settings, plan, modality_scorer if plan.encoders else None, on_token, should_stop)
-        result.input, result.modality, result.warnings = name, media.modality, list(media.warnings)
-        result.timings = {"embed_input": embedded - started, **result.timings, "total": time.perf_counter() - started}
-        specs = {m: self.encoder_spec(m) for m in plan.encoders}
-        result.model_ids.update({f"{m}_encoder": spec for m, spec in specs.items()})
-        result.modality_score_name = guided_score_name(list(plan.encoders), specs)
-        return result
+        request = self._request(settings, plan, modality_scorer if plan.encoders else None, on_token, should_stop)
+        request.started, request.timings["embed_input"] = started, time.perf_counter() - started
+        request.media, request.name = media, name
+        return request
 
     def caption_text_only(self, prompt: str | None = None, options: dict[str, Any] | None = None,
                           on_token: TokenCallback | None = None, should_stop: StopCheck | None = None) -> CaptionResult:
@@ -155,22 +171,52 @@ class Captioner:
         if prompt is not None:
             options["prompt"] = prompt
         settings = self.settings_for(options)
-        started = time.perf_counter()
-        result = self._decode(settings, self.plan(settings, None), None, on_token, should_stop)
-        result.timings["total"] = time.perf_counter() - started
-        return result
+        request = self._request(settings, self.plan(settings, None), None, on_token, should_stop)
+        return request.finish(self._run([request.job])[0])
 
-    def _decode(self, settings: Settings, plan: GuidancePlan, modality_scorer: CandidateScorer | None,
-                on_token: TokenCallback | None, should_stop: StopCheck | None) -> CaptionResult:
+    def _run(self, jobs: list[CaptionJob]) -> list[CaptionJob]:
+        """Decode the jobs in one loop (``decode`` may hand them to a shared, running loop instead)."""
+        return self.decode(jobs) if self.decode is not None else caption_together(jobs)
+
+    def _request(self, settings: Settings, plan: GuidancePlan, modality_scorer: CandidateScorer | None,
+                 on_token: TokenCallback | None, should_stop: StopCheck | None) -> "CaptionRequest":
         settings = settings.model_copy(update={"decoding": plan.decoding})
         decoder = GuidedDecoder(self.lm, plan.decoding)  # validates the settings against this LM first
         guide = plan.guide
         classifier_scorer = self.classifier_for(guide.classifier) if guide is not None else None
-        result = decoder.caption(modality_scorer, classifier_scorer, on_token=on_token, should_stop=should_stop)
         if guide is not None:
             # A scorer may know its exact id (e.g. the version an MLflow alias pointed at).
             guide = guide.model_copy(update={"classifier": getattr(classifier_scorer, "spec", None) or guide.classifier})
-            result.model_ids["classifier"] = guide.classifier
-        result.guide = guide
-        result.settings = settings.model_dump()
+        job = decoder.job(modality_scorer, classifier_scorer, on_token=on_token, should_stop=should_stop)
+        specs = {m: self.encoder_spec(m) for m in plan.encoders}
+        return CaptionRequest(job, settings, guide, specs)
+
+
+class CaptionRequest:
+    """An input between its plan and its caption: the decoding job and what the result will say about it."""
+
+    def __init__(self, job: CaptionJob, settings: Settings, guide, encoder_specs: dict[str, str | None]):
+        self.job, self.settings, self.guide, self.encoder_specs = job, settings, guide, encoder_specs
+        self.media: Any | None = None
+        self.name: str | None = None
+        self.started = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def finish(self, job: CaptionJob) -> CaptionResult:
+        """The job's result with the input, models and timings filled in; its error if it failed."""
+        from cgcap.metrics.similarity import guided_score_name
+
+        if job.error is not None:
+            raise job.error
+        result = job.result
+        if self.media is not None:
+            result.input, result.modality, result.warnings = self.name, self.media.modality, list(self.media.warnings)
+        result.timings = {**self.timings, **result.timings, "total": time.perf_counter() - self.started}
+        if self.guide is not None:
+            result.model_ids["classifier"] = self.guide.classifier
+        result.guide = self.guide
+        result.settings = self.settings.model_dump()
+        result.model_ids.update({f"{m}_encoder": spec for m, spec in self.encoder_specs.items()})
+        if self.encoder_specs:
+            result.modality_score_name = guided_score_name(list(self.encoder_specs), self.encoder_specs)
         return result

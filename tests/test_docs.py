@@ -25,7 +25,8 @@ def test_the_algorithm_document_names_only_code_that_exists():
     text = (ROOT / "docs/ALGORITHM.md").read_text()
     source = "\n".join(p.read_text() for p in (ROOT / "cgcap").rglob("*.py"))
     for name in ("GuidedDecoder", "ContextCacheOptimizer", "Guidance", "target_loss", "fluency_loss",
-                 "expected_classifier_loss", "apply_logit_rules", "fuse", "BeamSearch", "ranked", "CachedScorer",
-                 "settings_for_modalities", "select_beams", "CaptionCancelled"):
+                 "expected_classifier_loss", "build_rules", "fuse", "BeamSearch", "ranked", "CachedScorer",
+                 "settings_for_modalities", "select_beams", "CaptionCancelled", "DecodeBatch",
+                 "score_candidates"):
         assert name in text, name
         assert re.search(rf"^\s*(def|class) {name}\b", source, re.M), name

@@ -11,7 +11,7 @@ import torch
 from cgcap.config import DecodingSettings
 from cgcap.decoding import GuidedDecoder
 from cgcap.decoding.content_candidates import ContentCandidates
-from cgcap.decoding.logit_rules import apply_logit_rules
+from cgcap.decoding.rules import EndToken, Rows, build_rules
 from cgcap.decoding.scoring import ModalityScorer
 from cgcap.decoding.vocabulary import vocabulary_of
 from cgcap.models import load
@@ -102,15 +102,25 @@ def test_the_modality_scorer_sees_its_content_words_only_when_content_candidates
     assert ("Audio of a zebra" in first_step) is on  # the word's first token (" ") is scored as the word
 
 
+def rows_at(step: int) -> Rows:
+    return Rows(step=step, tokens=torch.zeros(1, 2, dtype=torch.long), caption_ids=[[]], forced=[None])
+
+
+def apply_rules(logits: torch.Tensor, step: int, settings: DecodingSettings, vocabulary, end: int = 0) -> torch.Tensor:
+    """The logits after every rule these settings build (before fusion), at ``step``."""
+    for rule in build_rules(settings, vocabulary, end, torch.tensor([], dtype=torch.long), None):
+        logits = rule(logits, rows_at(step))
+    return logits
+
+
 def test_end_ramp_raises_the_end_token_with_every_token_written():
-    settings = DecodingSettings(end_factor=1.0, end_ramp=0.5)
-    end, forbidden = 3, torch.tensor([], dtype=torch.long)
-    raised = [apply_logit_rules(torch.zeros(1, 10), torch.zeros(1, 2, dtype=torch.long), step, settings, end,
-                                forbidden)[0, end].item() for step in (1, 2, 6)]
+    end = 3
+    raised = [EndToken(end, factor=1.0, ramp=0.5)(torch.zeros(1, 10), rows_at(step))[0, end].item()
+              for step in (1, 2, 6)]
     assert raised == pytest.approx([0.5, 1.0, 3.0])
-    plain = apply_logit_rules(torch.zeros(1, 10), torch.zeros(1, 2, dtype=torch.long), 6,
-                              settings.model_copy(update={"end_ramp": 0.0}), end, forbidden)
-    assert plain[0, end].item() == 0.0
+    assert EndToken(end, factor=1.0, ramp=0.0)(torch.zeros(1, 10), rows_at(6))[0, end].item() == 0.0
+    # ZeroCap's own rule: at the first caption token the end token is discouraged (÷1.6 of a positive logit).
+    assert EndToken(end, factor=1.0, ramp=0.5)(torch.ones(1, 10), rows_at(0))[0, end].item() == pytest.approx(1 / 1.6)
 
 
 def test_first_word_apart_keeps_the_first_token_from_gluing_onto_the_prompt():
@@ -121,29 +131,25 @@ def test_first_word_apart_keeps_the_first_token_from_gluing_onto_the_prompt():
     assert glued in vocabulary.glued_ids.tolist() and spaced not in vocabulary.glued_ids.tolist()
     settings = DecodingSettings(first_word_apart=True)
     logits = torch.full((1, vocabulary.size), 2.0)
-    ruled = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 0, settings, 0,
-                              torch.tensor([], dtype=torch.long), vocabulary.glued_ids)
+    ruled = apply_rules(logits.clone(), 0, settings, vocabulary)
     assert ruled[0, glued] == pytest.approx(2.0 / settings.forbidden_factor) and ruled[0, spaced] == 2.0
-    later = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 1, settings, 0,
-                              torch.tensor([], dtype=torch.long), vocabulary.glued_ids)
+    later = apply_rules(logits.clone(), 1, settings, vocabulary)
     assert later[0, glued] == 2.0  # only the first caption token: "bell" + "s" is fine later
 
 
 def test_first_word_apart_keeps_blank_tokens_out_of_captions():
-    # "Audio of a" + " " + " buzz" wrote "Audio of a  buzz" on the dev set's alarm clock.
+    # "Audio of a" + " " + " buzz" would write "Audio of a  buzz".
     lm = load("smollm2-135m")
     vocabulary = vocabulary_of(lm)
     blank, spaced = lm.tokenizer.encode(" ", add_special_tokens=False)[0], lm.tokenizer.encode(
         " buzz", add_special_tokens=False)[0]
     assert blank in vocabulary.blank_ids.tolist() and spaced not in vocabulary.blank_ids.tolist()
-    settings, none = DecodingSettings(first_word_apart=True), torch.tensor([], dtype=torch.long)
+    settings = DecodingSettings(first_word_apart=True)
     logits = torch.full((1, vocabulary.size), 2.0)
     for step in (0, 3):
-        ruled = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), step, settings, 0, none,
-                                  vocabulary.glued_ids, vocabulary.blank_ids)
+        ruled = apply_rules(logits.clone(), step, settings, vocabulary)
         assert ruled[0, blank] == pytest.approx(2.0 / settings.forbidden_factor) and ruled[0, spaced] == 2.0
-    off = apply_logit_rules(logits.clone(), torch.zeros(1, 2, dtype=torch.long), 3, DecodingSettings(), 0, none,
-                            vocabulary.glued_ids, vocabulary.blank_ids)
+    off = apply_rules(logits.clone(), 3, DecodingSettings(), vocabulary)
     assert off[0, blank] == 2.0  # the paper profile's rules are unchanged
 
 

@@ -1,9 +1,15 @@
-"""The guided decoder: docs/ALGORITHM.md's loop, with its exact speed-ups.
+"""The guided decoder: docs/ALGORITHM.md's loop, for one caption or many in one loop.
 
-Read it beside the pseudo-code in docs/ALGORITHM.md. The speed-ups: the context cache runs
-along (extended by one token per step instead of recomputed), Δ stays on the LM's
-device, all beams' candidates go to a scorer in one call, and each distinct candidate
-text is scored once per caption (``CachedScorer``).
+Read ``DecodeBatch.step`` beside the pseudo-code in docs/ALGORITHM.md. The rows of the
+batch are (input, beam) pairs: every input keeps its own scorers, rules, beams and step,
+and the language model runs all rows in one pass. Each input's loss depends on its own
+rows only and the gradient is normalised per row, so a batch computes what each input
+would alone, up to the floating point of a wider matrix product.
+
+The exact speed-ups: the context cache runs along (extended by one token per step
+instead of recomputed), Δ stays on the LM's device, all candidates of a step go to each
+shared scorer model in one call, and each distinct candidate text is scored once per
+caption (``CachedScorer``).
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from cgcap.config import DecodingSettings, SettingsError
 from cgcap.decoding.beam_search import BeamSearch
 from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
-from cgcap.decoding.guidance import Guidance, wanted_probability
-from cgcap.decoding.logit_rules import apply_logit_rules, force, fuse, keep_content_words_whole
+from cgcap.decoding.guidance import Candidates, Guidance, score_candidates, wanted_probability
 from cgcap.decoding.prompts import with_article
 from cgcap.decoding.result import Beam, CaptionResult
+from cgcap.decoding.rules import LogitRules, Rows, build_rules
 from cgcap.decoding.score_cache import CachedScorer
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.decoding.vocabulary import vocabulary_of
@@ -49,53 +55,251 @@ def ranked(beams: list[Beam]) -> list[Beam]:
     return sorted(beams, key=rank, reverse=True)
 
 
-class ContextCacheOptimizer:
-    """Nudges the context cache by Δ so the next token better satisfies the guidance loss."""
+class CaptionJob:
+    """One input's caption in a batch: its guidance, rules, beams and text so far."""
 
-    def __init__(self, model, settings: DecodingSettings):
-        self.model = model
-        self.settings = settings
+    def __init__(self, decoder: "GuidedDecoder", modality: CachedScorer | None, classifier: CachedScorer | None,
+                 on_token: TokenCallback | None = None, should_stop: StopCheck | None = None):
+        s = decoder.settings
+        self.decoder, self.settings = decoder, s
+        self.modality, self.classifier = modality, classifier
+        content = None
+        if s.content_candidates and modality is not None:
+            content = ContentCandidates(list(getattr(modality.scorer, "content_words", None) or []),
+                                        decoder.vocabulary.tokenizer)
+        self.guidance = Guidance(s, decoder.vocabulary.pieces, modality, classifier, content)
+        self.rules: LogitRules = build_rules(s, decoder.vocabulary, decoder.end_token_id, decoder.forbidden_ids,
+                                             self.guidance.content)
+        self.on_token, self.should_stop = on_token, should_stop
+        self.beams = BeamSearch(s.beam_size, decoder.end_token_id)
+        self.tokens = torch.tensor([decoder.prompt_ids], device=decoder.device)  # [beams, length], start token first
+        self.step = 0
         self.iterations_run = 0  # Δ updates made, over all tokens (early_stop makes fewer)
+        self.started = time.perf_counter()
+        self.result: CaptionResult | None = None
+        self.error: BaseException | None = None
+        # Set by DecodeBatch.step for the current token:
+        self.first = 0  # this input's first row in the batch
+        self.rows: Rows | None = None
+        self.active: torch.Tensor | None = None  # [beams] bool: beams still writing
+        self.prefixes: list[str] = []
+
+    @property
+    def size(self) -> int:
+        """Rows in the batch now: one context before the first token, then one per beam."""
+        return self.tokens.shape[0]
+
+    @property
+    def span(self) -> slice:
+        return slice(self.first, self.first + self.size)
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def begin_step(self) -> bool:
+        """This token's view of the beams; whether the guidance shifts the cache for them."""
+        s, prompt = self.settings, len(self.decoder.prompt_ids)
+        rows = self.tokens.tolist()
+        caption_ids = [row[prompt:] for row in rows]
+        self.rows = Rows(self.step, self.tokens, caption_ids, self.rules.forced(caption_ids))
+        self.active = ~self.beams.finished if self.beams.finished is not None else torch.ones(len(rows), dtype=torch.bool)
+        if all(f is not None for f, on in zip(self.rows.forced, self.active.tolist()) if on):
+            self.active = torch.zeros_like(self.active)  # every beam finishes a word it began: nothing to steer
+        steering = self.guidance.steers and s.num_iterations > 0 and bool(self.active.any())
+        self.prefixes = [self.decoder.vocabulary.text(row[1:]) for row in rows] if steering else []
+        return steering
+
+    def candidates_from(self, log_probs: torch.Tensor) -> tuple[Guidance, torch.Tensor, list[str], torch.Tensor]:
+        """What ``score_candidates`` needs for this input's rows of ``log_probs`` (the whole batch's)."""
+        return self.guidance, log_probs[self.span], self.prefixes, self.active
+
+    def advance(self, logits: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+        """The rules, fusion and one beam-search step on this input's rows; the batch rows its beams continue."""
+        log_p = self.rules.next_token_log_probs(logits, log_q, self.rows)
+        source, next_tokens = self.beams.advance(log_p)
+        source, next_tokens = source.to(self.tokens.device), next_tokens.to(self.tokens.device)
+        self.tokens = torch.cat([self.tokens.index_select(0, source), next_tokens[:, None]], dim=1)
+        self.step += 1
+        if self.on_token is not None:
+            self.on_token(self.step - 1, [self.decoder.vocabulary.text(row[1:]) for row in self.tokens.tolist()])
+        if self.beams.done or self.step >= self.settings.max_tokens:
+            self.result = self.decoder.result_of(self)
+        return source + self.first
+
+
+class ContextCacheOptimizer:
+    """Nudges the context cache by Δ so the next token better satisfies each input's guidance loss."""
+
+    def __init__(self, model):
+        self.model = model
 
     def shift(
         self,
         context: ContextCache,
-        last: torch.Tensor,  # [beams, 1]
-        loss_of: Callable[[torch.Tensor], torch.Tensor],  # log p -> scalar loss
+        last: torch.Tensor,  # [rows, 1]
+        jobs: list[CaptionJob],  # the inputs that steer this token
+        log_q: torch.Tensor,  # [rows, vocab] the unshifted LM
         delta: list[KeyValue],  # the zero Δ the first logits were computed at
-        logits: torch.Tensor,  # [beams, vocab] at C + Δ, with its autograd graph back to Δ
-    ) -> tuple[list[KeyValue], torch.Tensor | None]:
-        """Δ after the iterations, and the logits at C + Δ when early stopping already computed them."""
-        s = self.settings
+        logits: torch.Tensor,  # [rows, vocab] at C + Δ, with its autograd graph back to Δ
+    ) -> dict[CaptionJob, torch.Tensor]:
+        """Each steering input's logits at its final C + Δ."""
         flat = [tensor for pair in delta for tensor in pair]
-        previous_top = None
-        for iteration in range(s.num_iterations):
+        # score_once: the unshifted top-k, scored once, is every iteration's target.
+        once = [job for job in jobs if job.settings.scores_once]
+        fixed = dict(zip(once, score_candidates([job.candidates_from(log_q) for job in once])))
+        final: dict[CaptionJob, torch.Tensor] = {}  # early_stop: logits already at the final Δ
+        previous_top: dict[CaptionJob, torch.Tensor] = {}
+        updating = list(jobs)
+        for iteration in range(max(job.settings.num_iterations for job in jobs)):
+            updating = [job for job in updating if iteration < job.settings.num_iterations]
+            if not updating:
+                break
             if iteration > 0:
-                logits = self.model(last, cache=context.shifted(delta), use_cache=True).logits[:, -1].float()
-            if s.stops_early:
-                top = logits.detach().argmax(dim=-1)
-                if previous_top is not None and torch.equal(top, previous_top):
-                    return self._detached(delta), logits.detach()  # already at the final Δ: no more forward
-                previous_top = top
-            loss = loss_of(torch.log_softmax(logits, dim=-1))
-            self.iterations_run += 1
+                logits = self.model(last, cache=context.shifted(delta), use_cache=True,
+                                    **context.model_inputs()).logits[:, -1].float()
+            for job in [job for job in updating if job.settings.stops_early]:
+                top = logits[job.span].detach().argmax(dim=-1)
+                if job in previous_top and torch.equal(top, previous_top[job]):
+                    final[job] = logits[job.span].detach()  # already at the final Δ: no more forward for it
+                    updating.remove(job)
+                previous_top[job] = top
+            if not updating:
+                break
+            log_p = torch.log_softmax(logits, dim=-1)
+            fresh = [job for job in updating if job not in fixed]
+            found: dict[CaptionJob, Candidates] = dict(zip(fresh, score_candidates(
+                [job.candidates_from(log_p) for job in fresh])))
+            loss = sum(job.guidance.loss(log_p[job.span], log_q[job.span], fixed[job] if job in fixed else found[job])
+                       for job in updating)
             gradients = torch.autograd.grad(loss, flat, allow_unused=True)
+            self._step(flat, gradients, updating)
+            for job in updating:
+                job.iterations_run += 1
+        stale = [job for job in jobs if job not in final]
+        if stale:
             with torch.no_grad():
-                for tensor, gradient in zip(flat, gradients):
-                    if gradient is None:
+                logits = self.model(last, cache=context.shifted(self._detached(delta)), use_cache=True,
+                                    **context.model_inputs()).logits[:, -1].float()
+            final.update({job: logits[job.span] for job in stale})
+        return final
+
+    @staticmethod
+    def _step(flat: list[torch.Tensor], gradients, jobs: list[CaptionJob]) -> None:
+        """Δ -= step · g / (‖g‖ + 1e-15) ** factor, normalised per row and per tensor (ZeroCap).
+
+        Rows outside ``jobs`` are not in the loss, so their gradient is exactly zero and so is their update;
+        only inputs with other step settings need their own rows updated apart."""
+        groups: dict[tuple[float, float], list[CaptionJob]] = {}
+        for job in jobs:
+            groups.setdefault((job.settings.step_size, job.settings.grad_norm_factor), []).append(job)
+        with torch.no_grad():
+            for tensor, gradient in zip(flat, gradients):
+                if gradient is None:
+                    continue
+                norm = gradient.flatten(1).norm(dim=1).view(-1, *[1] * (gradient.dim() - 1))
+                for (step_size, factor), members in groups.items():
+                    if len(groups) == 1:
+                        tensor -= step_size * gradient / (norm + 1e-15) ** factor
                         continue
-                    # Normalised per beam and per tensor (ZeroCap): Δ -= step · g / (‖g‖ + 1e-15) ** factor.
-                    norm = gradient.flatten(1).norm(dim=1).view(-1, *[1] * (gradient.dim() - 1))
-                    tensor -= s.step_size * gradient / (norm + 1e-15) ** s.grad_norm_factor
-        return self._detached(delta), None
+                    rows = torch.cat([torch.arange(job.first, job.first + job.size) for job in members])
+                    rows = rows.to(tensor.device)
+                    tensor[rows] -= step_size * gradient[rows] / (norm[rows] + 1e-15) ** factor
 
     @staticmethod
     def _detached(delta: list[KeyValue]) -> list[KeyValue]:
         return [(k.detach(), v.detach()) for k, v in delta]
 
 
+class DecodeBatch:
+    """Many captions in one loop (vLLM's engine loop in small): inputs join between tokens, each after its
+    own prefix pass, and leave when they finish or are cancelled, so their rows stop costing passes."""
+
+    def __init__(self, lm: LoadedModel):
+        self.lm = lm
+        self.model = lm.model
+        self.config = lm.model.config
+        self.optimizer = ContextCacheOptimizer(self.model)
+        self.jobs: list[CaptionJob] = []
+        self.context: ContextCache | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(job.size for job in self.jobs)
+
+    def add(self, job: CaptionJob) -> None:
+        """C for the new input: the cache of its prompt but the last token, padded to join the batch's rows."""
+        if job.decoder.model is not self.model:
+            raise ValueError(f"a caption for {job.decoder.lm.spec!r} cannot join a batch of {self.lm.spec!r}")
+        with torch.no_grad():
+            prefix = self.model(job.tokens[:, :-1], use_cache=True).cache
+        own = ContextCache.from_past(prefix, self.config)
+        self.context = own if self.context is None else ContextCache.concat([self.context, own])
+        self.jobs.append(job)
+
+    def step(self) -> list[CaptionJob]:
+        """One token for every input in the batch; returns the inputs that finished (result or error)."""
+        left = [job for job in self.jobs if job.should_stop is not None and job.should_stop()]
+        for job in left:
+            job.error = CaptionCancelled(job.step)
+        self._drop(left)
+        if not self.jobs:
+            return left
+        self._layout()
+        steering = [job for job in self.jobs if job.begin_step()]
+        context, inputs = self.context, self.context.model_inputs()
+        last = torch.cat([job.tokens[:, -1:] for job in self.jobs])  # [rows, 1]
+        if steering:
+            # q is the LM at Δ = 0, which is also the first iteration's forward: one pass, with its graph
+            # to Δ kept for the first gradient (C + 0 is C exactly). It also extends the cache by the last token.
+            delta = context.zeros_like()
+            output = self.model(last, cache=context.shifted(delta), use_cache=True, **inputs)
+            first_logits = output.logits[:, -1].float()
+            q_logits = first_logits.detach()
+        else:
+            with torch.no_grad():
+                output = self.model(last, cache=context.shifted(), use_cache=True, **inputs)
+            q_logits = output.logits[:, -1].float()
+        log_q = torch.log_softmax(q_logits, dim=-1)
+        logits = q_logits.clone()  # inputs that do not steer this token keep q
+        if steering:
+            for job, shifted in self.optimizer.shift(context, last, steering, log_q, delta, first_logits).items():
+                logits[job.span] = shifted
+        sources = [job.advance(logits[job.span], log_q[job.span]) for job in self.jobs]
+        done = [job for job in self.jobs if job.finished]
+        going = [(job, source) for job, source in zip(self.jobs, sources) if not job.finished]
+        self.jobs = [job for job, _ in going]
+        # C' (the cache extended by the last token) reordered to the surviving beams of the inputs still writing.
+        extended = ContextCache.from_past(output.cache, self.config, context.pads)
+        self.context = extended.select_beams(torch.cat([source for _, source in going])) if going else None
+        return left + done
+
+    def _layout(self) -> None:
+        """Each input's first row: the rows are the inputs' beams, in order."""
+        first = 0
+        for job in self.jobs:
+            job.first, first = first, first + job.size
+
+    def _drop(self, leaving: list[CaptionJob]) -> None:
+        if not leaving:
+            return
+        self._layout()
+        kept = [job for job in self.jobs if job not in leaving]
+        self.jobs = kept
+        if kept:
+            rows = torch.cat([torch.arange(job.first, job.first + job.size) for job in kept])
+            self.context = self.context.select_beams(rows.to(self.context.layers[0][0].device))
+        else:
+            self.context = None
+
+    def run(self) -> None:
+        """Decode until every input has finished."""
+        while self.jobs:
+            self.step()
+
+
 class GuidedDecoder:
-    """A frozen causal LM writing one caption, steered by a modality scorer and a classifier scorer."""
+    """A frozen causal LM writing captions, steered by a modality scorer and a classifier scorer per input."""
 
     def __init__(self, lm: LoadedModel, settings: DecodingSettings):
         if lm.kind != "causal-lm":
@@ -127,7 +331,13 @@ class GuidedDecoder:
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.device = next(self.model.parameters()).device
-        self.optimizer = ContextCacheOptimizer(self.model, settings)
+
+    def job(self, modality_scorer: CandidateScorer | None, classifier_scorer: CandidateScorer | None,
+            on_token: TokenCallback | None = None, should_stop: StopCheck | None = None) -> CaptionJob:
+        """One input's caption, ready to join a ``DecodeBatch``."""
+        modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
+        classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
+        return CaptionJob(self, modality, classifier, on_token, should_stop)
 
     def caption(
         self,
@@ -136,101 +346,20 @@ class GuidedDecoder:
         on_token: TokenCallback | None = None,
         should_stop: StopCheck | None = None,
     ) -> CaptionResult:
-        started = time.perf_counter()
-        self.optimizer.iterations_run = 0
-        modality = CachedScorer(modality_scorer, "modality") if modality_scorer is not None else None
-        classifier = CachedScorer(classifier_scorer, "classifier") if classifier_scorer is not None else None
-        content = None
-        if self.settings.content_candidates and modality_scorer is not None:
-            content = ContentCandidates(list(getattr(modality_scorer, "content_words", None) or []),
-                                        self.vocabulary.tokenizer)
-        guidance = Guidance(self.settings, self.vocabulary.pieces, modality, classifier, content)
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.settings.seed)
-            beams = self._decode(guidance, on_token, should_stop)
-        seconds = time.perf_counter() - started
-        result = self._result(beams, modality, classifier)
-        steps = beams.generated.shape[1]
-        scorers = [c for c in (modality, classifier) if c is not None]
-        result.timings = {"decode": seconds, "scoring": sum(c.seconds for c in scorers),
-                          "seconds_per_token": seconds / steps, "tokens": float(steps),
-                          "iterations_per_token": self.optimizer.iterations_run / steps,
-                          # distinct candidate texts each scorer had to score, per token (what scoring costs)
-                          "texts_scored_per_token": max((c.texts_scored for c in scorers), default=0) / steps}
-        return result
+        job = self.job(modality_scorer, classifier_scorer, on_token, should_stop)
+        batch = DecodeBatch(self.lm)
+        batch.add(job)
+        batch.run()
+        if job.error is not None:
+            raise job.error
+        return job.result
 
-    def _forward(self, last: torch.Tensor, cache) -> tuple[torch.Tensor, object]:
-        with torch.no_grad():
-            output = self.model(last, cache=cache, use_cache=True)
-        return output.logits[:, -1].float(), output.cache
-
-    def _decode(self, guidance: Guidance, on_token: TokenCallback | None, should_stop: StopCheck | None) -> BeamSearch:
-        s, config = self.settings, self.model.config
-        tokens = torch.tensor([self.prompt_ids], device=self.device)  # [beams, length], start token first
-        beams = BeamSearch(s.beam_size, self.end_token_id)
-        with torch.no_grad():
-            prefix = self.model(tokens[:, :-1], use_cache=True).cache
-        context = ContextCache.from_past(prefix, config)  # C: the cache of tokens[:-1]
-        content = guidance.content
-        for step in range(s.max_tokens):
-            if should_stop is not None and should_stop():
-                raise CaptionCancelled(step)
-            last = tokens[:, -1:]
-            active = ~beams.finished if beams.finished is not None else torch.ones(tokens.shape[0], dtype=torch.bool)
-            rows = tokens.tolist()
-            caption_ids = [row[len(self.prompt_ids):] for row in rows]
-            forced = [content.forced_next(ids) for ids in caption_ids] if content is not None else None
-            if forced is not None and all(f is not None for f, on in zip(forced, active.tolist()) if on):
-                active = torch.zeros_like(active)  # every beam finishes a word it began: nothing to steer
-            steering = guidance.steers and s.num_iterations > 0 and bool(active.any())
-            if steering:
-                # q is the LM at Δ = 0, which is also the first iteration's forward: one pass, with its graph
-                # to Δ kept for the first gradient (C + 0 is C exactly). It also extends the cache by the last token.
-                delta = context.zeros_like()
-                output = self.model(last, cache=context.shifted(delta), use_cache=True)
-                first_logits, extended = output.logits[:, -1].float(), output.cache
-                q_logits = first_logits.detach()
-            else:
-                q_logits, extended = self._forward(last, context.shifted())
-            log_q = torch.log_softmax(q_logits, dim=-1)
-
-            if steering:
-                prefixes = [self.vocabulary.text(row[1:]) for row in rows]
-                # score_once: the unshifted top-k, scored once, is every iteration's target.
-                fixed = guidance.candidates(log_q, prefixes, active) if s.scores_once else None
-                delta, logits = self.optimizer.shift(
-                    context, last, lambda log_p: guidance.loss(log_p, log_q, prefixes, active, fixed),
-                    delta, first_logits,
-                )
-                if logits is None:
-                    logits, _ = self._forward(last, context.shifted(delta))
-            else:
-                logits = q_logits.clone()
-
-            logits = apply_logit_rules(logits, tokens, step, s, self.end_token_id, self.forbidden_ids,
-                                       self.vocabulary.glued_ids if s.first_word_apart else None,
-                                       self.vocabulary.blank_ids if s.first_word_apart else None)
-            if content is not None:
-                logits = keep_content_words_whole(logits, caption_ids, forced, content,
-                                                  self.vocabulary.letter_continuation_ids, s.forbidden_factor)
-            fused = fuse(logits, log_q, s.fusion)
-            if content is not None:  # a content word begun is finished: it was scored as the whole word
-                fused = force(fused, forced)
-            source, next_tokens = beams.advance(fused)
-            source, next_tokens = source.to(self.device), next_tokens.to(self.device)
-            context = ContextCache.from_past(extended, config).select_beams(source)
-            tokens = torch.cat([tokens.index_select(0, source), next_tokens[:, None]], dim=1)
-            if on_token is not None:
-                on_token(step, [self.vocabulary.text(row[1:]) for row in tokens.tolist()])
-            if beams.done:
-                break
-        return beams
-
-    def _result(self, beams: BeamSearch, modality: CachedScorer | None, classifier: CachedScorer | None) -> CaptionResult:
+    def result_of(self, job: CaptionJob) -> CaptionResult:
+        """The finished input's beams, best first, with their scores and the loop's timings."""
+        modality, classifier = job.modality, job.classifier
         prompt = self.prompt_ids[1:]
         texts, found = [], []
-        for ids, lm_score, finished in beams.captions():
+        for ids, lm_score, finished in job.beams.captions():
             texts.append(self.vocabulary.text(prompt + ids))
             found.append(Beam(text=texts[-1], tokens=ids, lm_score=lm_score, finished=finished))
         # The final texts were candidates at the last step, so these are mostly cache hits.
@@ -244,10 +373,27 @@ class GuidedDecoder:
             for beam in found:
                 beam.text = with_article(beam.text, self.settings.prompt)
         found = ranked(found)
+        seconds, steps = time.perf_counter() - job.started, job.step
+        scorers = [c for c in (modality, classifier) if c is not None]
         return CaptionResult(
             prompt=self.settings.prompt,
             caption=found[0].text,
             beams=found,
             model_ids={"language_model": self.lm.spec},
             settings={"decoding": self.settings.model_dump()},
+            timings={"decode": seconds, "scoring": sum(c.seconds for c in scorers),
+                     "seconds_per_token": seconds / steps, "tokens": float(steps),
+                     "iterations_per_token": job.iterations_run / steps,
+                     # distinct candidate texts each scorer had to score, per token (what scoring costs)
+                     "texts_scored_per_token": max((c.texts_scored for c in scorers), default=0) / steps},
         )
+
+
+def caption_together(jobs: list[CaptionJob]) -> list[CaptionJob]:
+    """Decode ``jobs`` in one loop; each ends with its ``result`` or its ``error`` (e.g. CaptionCancelled)."""
+    if jobs:
+        batch = DecodeBatch(jobs[0].decoder.lm)
+        for job in jobs:
+            batch.add(job)
+        batch.run()
+    return jobs

@@ -35,6 +35,17 @@ class ModalityScorer:
         self.content_words = list(content_words or [])  # words naming the input, if the encoder knows them
 
     def score(self, texts: list[str]) -> torch.Tensor:
-        texts_embedded = self.embedder.embed_texts(texts).float().cpu()
-        texts_embedded = torch.nn.functional.normalize(texts_embedded, dim=-1)
-        return texts_embedded @ self.input_embedding
+        return self.from_shared(self.shared_pass(texts))
+
+    # In a batch of captions, inputs whose scorers share a text tower embed their candidates in one call
+    # (cgcap.decoding.score_cache.score_together); each input then takes the cosine with its own embedding.
+    def shared_key(self):
+        key = getattr(self.embedder, "shared_key", None)
+        return ("text-tower", key() if callable(key) else id(self.embedder))
+
+    def shared_pass(self, texts: list[str]) -> torch.Tensor:
+        """The texts' unit embeddings, ``[texts, dim]``."""
+        return torch.nn.functional.normalize(self.embedder.embed_texts(texts).float().cpu(), dim=-1)
+
+    def from_shared(self, embedded: torch.Tensor) -> torch.Tensor:
+        return embedded @ self.input_embedding

@@ -178,7 +178,7 @@ def caption_in_process(items: list[dict], settings: Settings, store: PredictionS
     actor = CaptioningActor(settings.model_dump(mode="json"))
     written, size = 0, settings.evaluation.batch_size
     for start in range(0, len(items), size):
-        rows = [actor.caption_item(item["id"], item["media_path"]) for item in items[start:start + size]]
+        rows = actor.caption_items([(item["id"], item["media_path"]) for item in items[start:start + size]])
         store.write_batch(rows)
         written += len(rows)
         log.info("captioned %d/%d", written, len(items))
