@@ -31,6 +31,7 @@ def empty_cache(tmp_path, monkeypatch):
     return cache
 
 
+@pytest.mark.slow  # fine-tunes MiniLM
 def test_first_load_trains_on_the_found_sentences_and_later_loads_read_the_cache(data_folder, empty_cache, monkeypatch):
     entry = known_models()["minilm-l6-audibility"]
     assert entry.kind == "sequence-classifier"

@@ -13,6 +13,8 @@ from cgcap.classifier.model import TextClassifier
 from cgcap.classifier.registry import train_and_log
 from cgcap.classifier.training import TrainingSettings
 
+pytestmark = pytest.mark.slow  # trains and registers classifiers in MLflow
+
 NAME = "audibility-classifier"
 TEXTS = ["A dog barks at the mailman.", "A framed photograph hangs on the wall."]
 

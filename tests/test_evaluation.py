@@ -37,6 +37,7 @@ def test_a_batch_lands_as_one_whole_part_file_and_rewriting_it_duplicates_nothin
     assert sorted(row.id for row in store.read()) == ["a", "b", "c"]
 
 
+@pytest.mark.slow  # two evaluations
 def test_missing_media_is_reported_counted_and_logged_without_zero_metrics(tmp_path, tracking_uri, capsys):
     make_clotho(tmp_path / "clotho", files=0, missing=2)
     output = tmp_path / "out"
@@ -61,6 +62,7 @@ def test_missing_media_is_reported_counted_and_logged_without_zero_metrics(tmp_p
     assert [r.info.run_id for r in runs] == [run_id]
 
 
+@pytest.mark.slow  # three evaluations
 def test_resuming_into_an_output_made_with_other_settings_is_refused(tmp_path, tracking_uri, capsys):
     make_clotho(tmp_path / "clotho", files=0, missing=1)
     args = ["--dataset", "clotho", "--data-root", str(tmp_path / "clotho"), "--split", "evaluation",
@@ -183,6 +185,7 @@ def test_a_run_marker_resumes_only_a_live_run_of_the_same_experiment(tmp_path, t
     assert resumable_run_id(marker, experiment_id) is None  # resuming a deleted run would crash after captioning
 
 
+@pytest.mark.slow  # an evaluation
 def test_a_resumed_run_prints_the_captions_it_already_has_in_dataset_order_and_no_time_of_its_own(tmp_path, tracking_uri, capsys):
     from test_datasets import write_tone
 

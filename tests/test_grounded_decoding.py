@@ -66,6 +66,7 @@ def test_a_content_word_of_several_tokens_is_scored_whole_and_then_finished(tiny
     assert ids[0] in content.written([7] + ids + [9]) and content.written([7] + ids[:4]) == []
 
 
+@pytest.mark.slow  # decodes with SmolLM2
 def test_a_content_word_written_once_is_not_written_again_with_the_packaged_lm():
     # Each repeat of the input's word raises the cosine: unchecked, the dev set read "Audio of a tweet speech speech".
     lm = load("smollm2-135m")
@@ -76,6 +77,7 @@ def test_a_content_word_written_once_is_not_written_again_with_the_packaged_lm()
     assert re.findall(r"[a-z]+", caption.lower()).count("speech") == 1, caption
 
 
+@pytest.mark.slow  # decodes with SmolLM2
 def test_the_decoder_writes_a_multi_token_content_word_whole_with_the_packaged_lm():
     # " espresso" is " esp" + "resso" for SmolLM2; scored as " esp" alone it wrote "especific" on the dev set.
     lm = load("smollm2-135m")

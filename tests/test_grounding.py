@@ -191,6 +191,7 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
     assert [row["caption"] for row in json.loads(again.out)["rows"]] == [row["caption"] for row in report["rows"]]
 
 
+@pytest.mark.slow  # runs the real taggers over the dev set
 def test_the_tagger_ceiling_says_whether_the_taggers_own_words_name_the_content(devset):
     # ImageNet-1k has no astronaut, space suit or shuttle-crew class: no caption steered by its
     # class names can be expected to say "astronaut", and the report must tell that apart

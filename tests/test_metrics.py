@@ -23,6 +23,7 @@ def report():
     return coco_caption_metrics(CANDIDATES, REFERENCES)
 
 
+@pytest.mark.slow  # pycocoevalcap's Java metrics, twice
 def test_ngram_metrics_equal_pycocoevalcap_run_directly(report):
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
@@ -45,6 +46,7 @@ def test_ngram_metrics_equal_pycocoevalcap_run_directly(report):
     assert [report.per_item[k]["METEOR"] for k in gts] == pytest.approx(meteor_items)
 
 
+@pytest.mark.slow  # pycocoevalcap's Java metrics
 def test_a_caption_equal_to_a_reference_outscores_an_unrelated_one(report):
     exact, unrelated = report.per_item["dog"], report.per_item["car"]
     assert exact["BLEU-1"] == pytest.approx(1.0, abs=1e-6)
@@ -53,6 +55,7 @@ def test_a_caption_equal_to_a_reference_outscores_an_unrelated_one(report):
     assert exact["CIDEr-D"] > report.per_item["rain"]["CIDEr-D"] > unrelated["CIDEr-D"]
 
 
+@pytest.mark.slow  # pycocoevalcap's Java metrics
 def test_spice_and_spider_are_unavailable_never_zero_without_corenlp(report):
     # CoreNLP 3.6.0 cannot be downloaded here (docs/OFFLINE.md), so SPICE must say so.
     assert "SPICE" not in report.corpus and "SPIDEr" not in report.corpus
@@ -60,6 +63,7 @@ def test_spice_and_spider_are_unavailable_never_zero_without_corenlp(report):
     assert "SPICE" in report.unavailable["SPIDEr"]
 
 
+@pytest.mark.slow  # pycocoevalcap's Java metrics
 def test_items_without_references_are_not_scored():
     partial = coco_caption_metrics({"dog": "a dog barks", "x": "anything"}, {"dog": REFERENCES["dog"]})
     assert set(partial.per_item) == {"dog"}

@@ -111,6 +111,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "cgcap.cli", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # loads every catalogued model, in a subprocess
 def test_models_list_tells_which_specs_load_here(tmp_path, tracking_uri):
     listing = subprocess.run([sys.executable, "-m", "cgcap.cli", "models", "list", "--json"], capture_output=True,
                              text=True, timeout=300, cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
@@ -121,6 +122,7 @@ def test_models_list_tells_which_specs_load_here(tmp_path, tracking_uri):
     assert not rows["models:/audibility-classifier@champion"]["loadable"]
 
 
+@pytest.mark.slow  # one cgcap process per subcommand
 def test_every_subcommand_has_help():
     from cgcap.cli import build_parser
 

@@ -10,6 +10,8 @@ from cgcap.config import SettingsError, load_settings
 from cgcap.models import load
 from cgcap.models.onnx_text import length_batches, run_by_length, sentence_tower
 
+pytestmark = pytest.mark.slow  # exports text towers to ONNX
+
 # Candidate texts as the decoder writes them: one prefix, many one-token continuations of different lengths,
 # and a repeat (scored once, returned twice).
 CANDIDATES = [

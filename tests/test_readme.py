@@ -14,6 +14,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md", "docs/CLUSTER.md", "docs/CLASSIFIER.md", "docs/RESULTS.md", "docs/PERFORMANCE.md",
              "docs/OFFLINE.md"]
@@ -124,31 +126,39 @@ def test_every_repository_path_a_command_names_exists():
     assert not missing, missing
 
 
-def test_every_cgcap_and_python_command_parses_with_its_real_parser():
-    targets = [(name, words, parse_target(words)) for name, words in documented_commands()]
-    checked = [(name, words, target) for name, words, target in targets if target is not None]
-    assert len(checked) >= 30
-    done = subprocess.run([sys.executable, "-c", PARSE_ONLY], input=json.dumps([t for _, _, t in checked]),
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+# Commands the parsers must refuse: the check of the checker.
+MISTAKES = [("module", "cgcap.cli", ["evaluate", "--dataset", "folder", "--data-root", "x", "--output", "y",
+                                     "--no-such-option"]),
+            ("module", "cgcap.cli", ["evaluation", "--help"]),
+            ("path", str(ROOT / "jobs/evaluate.py"), ["--dataset", "folder"])]
+
+
+@pytest.fixture(scope="module")
+def parsed() -> tuple[list[tuple[str, list[str], str]], list[str]]:
+    """Every documented cgcap / python command with its parser's verdict, and the verdicts on MISTAKES:
+    one interpreter for all of them."""
+    checked = [(name, words, target) for name, words in documented_commands()
+               if (target := parse_target(words)) is not None]
+    targets = [target for _, _, target in checked] + MISTAKES
+    done = subprocess.run([sys.executable, "-c", PARSE_ONLY], input=json.dumps(targets), capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     outcomes = json.loads(done.stdout.strip().splitlines()[-1])
-    wrong = [f"{name}: {shlex.join(words)}: {outcome}"
-             for (name, words, _), outcome in zip(checked, outcomes) if outcome != "ok"]
+    return [(name, words, outcome) for (name, words, _), outcome in zip(checked, outcomes)], outcomes[len(checked):]
+
+
+def test_every_cgcap_and_python_command_parses_with_its_real_parser(parsed):
+    documented, _ = parsed
+    assert len(documented) >= 30
+    wrong = [f"{name}: {shlex.join(words)}: {outcome}" for name, words, outcome in documented if outcome != "ok"]
     assert not wrong, "\n".join(wrong)
 
 
-def test_a_misspelt_option_or_subcommand_would_be_caught():
-    """The checker itself: a refusal by the parser is reported, not passed."""
-    bad = [("module", "cgcap.cli", ["evaluate", "--dataset", "folder", "--data-root", "x", "--output", "y",
-                                    "--no-such-option"]),
-           ("module", "cgcap.cli", ["evaluation", "--help"]),
-           ("path", str(ROOT / "jobs/evaluate.py"), ["--dataset", "folder"]),
-           ("module", "cgcap.cli", ["runs", "list"])]
-    done = subprocess.run([sys.executable, "-c", PARSE_ONLY], input=json.dumps(bad), capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [outcome.split(":")[0] for outcome in outcomes] == ["refused", "refused", "refused", "ok"], outcomes
-    assert "--no-such-option" in outcomes[0] and "--data-root" in outcomes[2]
+def test_a_misspelt_option_or_subcommand_or_a_missing_argument_would_be_caught(parsed):
+    _, mistakes = parsed
+    assert [outcome.split(":")[0] for outcome in mistakes] == ["refused"] * 3, mistakes
+    assert "--no-such-option" in mistakes[0] and "invalid choice: 'evaluation'" in mistakes[1]
+    assert "--data-root" in mistakes[2]
 
 
 def test_every_pytest_marker_a_command_selects_is_registered():

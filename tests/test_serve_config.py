@@ -130,6 +130,7 @@ def test_library_side_of_serving_imports_no_ray_serve():
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
+@pytest.mark.slow  # a cgcap serve process
 def test_cgcap_serve_refuses_an_unknown_profile_in_one_line():
     done = subprocess.run([sys.executable, "-m", "cgcap.cli", "serve", "--profile", "nosuch", "--port", "8999"],
                           capture_output=True, text=True, timeout=120)

@@ -18,6 +18,8 @@ from cgcap.encoders import load_encoder
 from cgcap.encoders.base import ModalityEncoder
 from cgcap.encoders.yamnet import quantise, yamnet_patches
 
+pytestmark = pytest.mark.slow  # the real taggers (YAMNet, EfficientNet-Lite2) and MiniLM
+
 SAMPLES = Path(__file__).parents[1] / "cgcap" / "samples"
 FIXTURES = Path(__file__).parent / "fixtures"
 
