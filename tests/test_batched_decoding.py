@@ -117,6 +117,7 @@ def test_each_step_scores_all_inputs_with_one_call_per_shared_text_tower(tiny_ll
         assert len(call) == len(set(call))  # each distinct text once per call
 
 
+@pytest.mark.slow  # the offline profile's real models, decoding batched and one by one
 def test_the_offline_profile_pins_its_tokens_batched_and_alone():
     """The offline profile's full rule set (content words, forced completion, end ramp, first word apart,
     blanks, forbidden tokens, article) on the real packaged models: three inputs decoded together write the
