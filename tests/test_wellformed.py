@@ -160,6 +160,8 @@ def test_article():
     assert kinds("Audio of a farm animals.") == {"article"}
     assert kinds("Audio of a yourself.") == {"article"}
     assert kinds("Audio of a the dog.") == {"article"}
+    assert kinds("Audio of a to one mouse rattle.") == {"article"}  # an offline caption
+    assert reasons("Audio of a very old bell.") == [] and reasons("Audio of a few bells.") == []
     assert kinds("Audio of a dog and a owl.") == {"article"}  # "a" where "an" is said, inside the caption
     assert kinds("Audio of a roaring lions.") == {"article"}  # the head, not the participle before it
     assert reasons("Audio of a roaring lion.") == []

@@ -206,7 +206,7 @@ def _article(words: list[str], spelled: list[str], breaks: set[int]) -> list[str
         if word not in ARTICLES or index + 1 >= len(words):
             continue
         following = words[index + 1]
-        if following in PRONOUNS or following in DETERMINERS or following in ARTICLES:
+        if following in FUNCTION_WORDS - {"very", "one", "more", "most", "other", "such", "few"}:  # "a to", "a yourself"
             found.append(f"article: {word!r} before {following!r}")
             continue
         if indefinite_article(spelled[index + 1]) != word:
