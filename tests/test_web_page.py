@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,11 @@ SCREENSHOTS_ENV = "CGCAP_WEB_SCREENSHOTS"
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev installs them)")
+pytestmark = [
+    pytest.mark.slow,  # the Serve application on a local Ray, and a browser
+    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                       reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev installs them)"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,9 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1100,1500", "--no-first-run", "--disable-extensions"):
+                     "--window-size=1100,1500", "--no-first-run", "--disable-extensions",
+                     # A fake microphone (a beep) that needs no permission prompt, for the Record button.
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(argument)
     # The driver is named, so selenium never looks for one on the internet.
     driver = webdriver.Chrome(options=options, service=DriverService(CHROMEDRIVER))
@@ -284,6 +289,23 @@ def test_a_file_over_the_upload_limit_shows_the_413_message(url, browser, files)
     caption_on_page(browser, files["big.wav"])
     title, message = shown_error(browser)
     assert title == "The file is too large." and f"limited to {MAX_UPLOAD_BYTES} bytes" in message
+
+
+def test_a_short_microphone_recording_is_captioned(url, browser):
+    open_page(browser, url)
+    record = find(browser, "#record")
+    assert record.is_displayed()  # MediaRecorder and a microphone are there
+    record.click()
+    wait(browser, lambda d: find(d, "#record").text == "Stop", 10)
+    time.sleep(1.5)
+    record.click()
+    wait(browser, lambda d: find(d, "#chosen").text.startswith("recording."), 10)
+    set_options(browser, {"top_k": 4, "num_iterations": 0})
+    find(browser, "#go").click()
+    wait(browser, lambda d: find(d, "#result").is_displayed() or find(d, "#error").is_displayed())
+    assert find(browser, "#result").is_displayed(), shown_error(browser)
+    assert find(browser, "#caption").text.startswith("Audio of")
+    assert find(browser, "#modality-score-name").text == "CLAP-S"
 
 
 def test_screenshots_mid_stream_and_after_the_result(url, browser, tmp_path):
