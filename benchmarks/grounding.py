@@ -1,7 +1,7 @@
 """Do captions name what is in the file? The dev set captioned at λ_mod = 0 and at the default.
 
 Every item of a folder dataset with ``content_words.json`` (the dev set: build it with
-``python3 scripts/make_devset.py --output data/devset``) is captioned with the same seed
+``python3 scripts/make_devset.py --output data/devset``) is captioned with the same settings
 with the modality term off (``lambda_mod=0``) and at the settings' own λ_mod
 (``default``). Per caption and per variant and modality it prints: hit (a word of the
 item's list after the prompt), BERTScore-F1 and CIDEr-D against the references, the
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--default-only", action="store_true", help="skip the lambda_mod=0 variant")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                         help="caption under these decoding keys too, e.g. 'k256:top_k=256,num_iterations=5' "
-                             "(repeatable; same models, same seed)")
+                             "(repeatable; same models, same settings)")
     parser.add_argument("--lambda-zero-from", metavar="REPORT",
                         help="an earlier report.json whose lambda_mod=0 captions join this report (judged and "
                              "scored by the LM again) for comparison, e.g. with --default-only")
@@ -128,7 +128,7 @@ def describe(settings) -> str:
     d, m = settings.decoding, settings.models
     return (f"profile {settings.profile}: lm {m.language_model}, audio {m.audio_encoder}, image {m.image_encoder}, "
             f"classifier {m.classifier}; lambda_mod {d.lambda_modality}, lambda_cls {d.lambda_cls}, "
-            f"top_k {d.top_k}, iterations {d.num_iterations}, max_tokens {d.max_tokens}, seed {d.seed}")
+            f"top_k {d.top_k}, iterations {d.num_iterations}, max_tokens {d.max_tokens}")
 
 
 def main(argv: list[str] | None = None) -> int:

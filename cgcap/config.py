@@ -164,6 +164,12 @@ class ServeSettings(_Section):
     batching: bool = True
     max_batch_size: int = Field(16, ge=1, description="calls merged into one forward pass")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
+    # The decoder replica's one loop (cgcap.decoding.continuous): concurrent requests share its language-model
+    # passes, joining between tokens. Off: each request decodes in a loop of its own, as before.
+    continuous_batching: bool = True
+    max_batch_rows: int = Field(16, ge=1, le=4096, description="rows (input x beam) one decoder replica decodes together")
+    max_waiting_captions: int = Field(
+        16, ge=0, le=4096, description="captions waiting to join a decoder replica's loop; one more gets a 503")
 
 
 class TrackingSettings(_Section):

@@ -13,7 +13,7 @@ from ray.serve.handle import DeploymentHandle
 from cgcap.config import Settings
 from cgcap.models import ModelNotFoundError, known_models
 from cgcap.serving.api import create_app
-from cgcap.serving.errors import invalid, unavailable
+from cgcap.serving.errors import invalid, overloaded, unavailable
 from cgcap.decoding.prompts import classifier_specs
 from cgcap.serving.options import CaptionOptions, request_guide
 from cgcap.serving.schemas import CaptionResponse, DeploymentStats, HealthResponse, ModelsResponse
@@ -53,8 +53,11 @@ class Ingress:
                       request_id: str) -> CaptionResponse:
         try:
             return await self.decoder.caption.remote(media, options, filename, request_id)
+        except BackPressureError:
+            raise overloaded("the decoder's queue is full; retry shortly", retry_after=1) from None
         except REPLICA_GONE as error:
-            raise unavailable(f"a model replica was unavailable ({type(error).__name__}); retry the request") from None
+            raise unavailable(f"a model replica was unavailable ({type(error).__name__}); retry the request",
+                              retry_after=1) from None
 
     async def caption_events(self, media: Any, options: CaptionOptions, filename: str | None,
                              request_id: str) -> AsyncIterator[tuple[str, dict]]:
@@ -62,6 +65,8 @@ class Ingress:
             async for event in self.decoder.options(stream=True).caption_stream.remote(
                     media, options, filename, request_id):
                 yield event
+        except BackPressureError:
+            raise overloaded("the decoder's queue is full; retry shortly", retry_after=1) from None
         except REPLICA_GONE as error:
             raise unavailable(f"a model replica was unavailable ({type(error).__name__}); retry the request") from None
 

@@ -52,7 +52,7 @@ def test_all_beams_candidates_go_to_each_scorer_in_one_call_and_each_text_is_sco
 
 
 def test_the_same_settings_give_the_same_caption_every_time(tiny_gpt2):
-    settings = DecodingSettings(top_k=16, num_iterations=2, max_tokens=5, beam_size=2, seed=7)
+    settings = DecodingSettings(top_k=16, num_iterations=2, max_tokens=5, beam_size=2)
     first = GuidedDecoder(tiny_gpt2, settings).caption(LetterShareScorer(), WordScorer("e"))
     again = GuidedDecoder(tiny_gpt2, settings).caption(LetterShareScorer(), WordScorer("e"))
     assert first.beams == again.beams

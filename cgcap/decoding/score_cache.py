@@ -82,9 +82,12 @@ def score_together(requests: list[tuple[CachedScorer, Sequence[str]]]) -> list[t
             continue
         shared = torch.as_tensor(shared)
         row = {text: i for i, text in enumerate(merged)}
-        for cached, unseen in members:
+        for position, (cached, unseen) in enumerate(members):
             part = shared[torch.tensor([row[text] for text in unseen])]
             finish = getattr(cached.scorer, "from_shared", None)
             # The shared call's time, split by each input's share of its texts.
             cached.learn(unseen, finish(part) if finish else part, seconds * len(unseen) / len(merged))
+            joined = getattr(cached.scorer, "joined_call", None)
+            if position > 0 and joined is not None:  # the others took part in the first one's call
+                joined(len(members))
     return [cached.lookup(texts) for cached, texts in requests]

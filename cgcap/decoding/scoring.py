@@ -49,3 +49,9 @@ class ModalityScorer:
 
     def from_shared(self, embedded: torch.Tensor) -> torch.Tensor:
         return embedded @ self.input_embedding
+
+    def joined_call(self, inputs: int) -> None:
+        """This input's candidates went in another input's call, shared by ``inputs`` inputs."""
+        joined = getattr(self.embedder, "joined_call", None)
+        if joined is not None:
+            joined(inputs)

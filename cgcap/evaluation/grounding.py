@@ -1,7 +1,7 @@
 """The grounding benchmark's core: caption labelled items under settings variants, then judge each caption.
 
 ``grounding_report(captioner, items, variants)`` captions every item once per variant
-(e.g. ``{"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}``: the same seed, so
+(e.g. ``{"lambda_mod=0": {"lambda_modality": 0.0}, "default": {}}``: the same settings, so
 the difference is the modality term) and returns per-caption rows and per-modality
 summaries: content named, BERTScore-F1 and CIDEr-D against the references, real-word
 share, well-formed share (``cgcap.metrics.wellformed``), mean log-probability per token under

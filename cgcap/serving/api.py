@@ -74,10 +74,12 @@ _CAPTION_BODY = {
 }
 
 
-def _error_json(detail: ErrorDetail, request_id: str | None = None) -> JSONResponse:
+def _error_json(detail: ErrorDetail, request_id: str | None = None, retry_after: int | None = None) -> JSONResponse:
     headers = {"X-Request-ID": request_id} if request_id else None
     if detail.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
     return JSONResponse(ErrorResponse(error=detail).model_dump(), status_code=detail.status, headers=headers)
 
 
@@ -181,7 +183,8 @@ def create_app(service: CaptionService) -> FastAPI:
 
     @app.exception_handler(RequestRejected)
     async def rejected(request: Request, error: RequestRejected) -> JSONResponse:
-        return _error_json(error.detail(), getattr(request.state, "request_id", None))
+        return _error_json(error.detail(), getattr(request.state, "request_id", None),
+                           getattr(error, "retry_after", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, error: RequestValidationError) -> JSONResponse:

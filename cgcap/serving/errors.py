@@ -19,12 +19,14 @@ class ErrorResponse(BaseModel):
 class RequestRejected(Exception):
     """Bad input or an unavailable service: never a 500. Plain args so it survives Ray's pickling."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(status, code, message, field)
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 retry_after: int | None = None):
+        super().__init__(status, code, message, field, retry_after)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, sent as Retry-After: when trying again makes sense
 
     def __str__(self) -> str:
         return self.message
@@ -49,8 +51,18 @@ def unauthorized(message: str) -> RequestRejected:
     return RequestRejected(401, "unauthorized", message, None)
 
 
-def unavailable(message: str) -> RequestRejected:
-    return RequestRejected(503, "service_unavailable", message, None)
+def unavailable(message: str, retry_after: int | None = None) -> RequestRejected:
+    return RequestRejected(503, "service_unavailable", message, None, retry_after)
+
+
+def overloaded(message: str, retry_after: int = 1) -> RequestRejected:
+    return RequestRejected(503, "overloaded", message, None, retry_after)
+
+
+def cancelled(message: str) -> RequestRejected:
+    """The caption was stopped before it finished (its client left, or Serve cancelled the call): 499, the
+    status proxies log for a request its client closed."""
+    return RequestRejected(499, "request_cancelled", message, None)
 
 
 # The codes a MediaError's status maps to, so clients can tell a limit from a broken file.

@@ -26,7 +26,9 @@ class Batched:
 
 
 class BatchTally:
-    """Batch sizes one request's remote calls saw, reported back in its response."""
+    """Batch sizes one request's remote calls saw, reported back in its response: for a call this request made,
+    the calls ``@serve.batch`` merged into its pass; for a call the decoder's shared loop made for several
+    requests at once, the requests that shared it."""
 
     def __init__(self) -> None:
         self._sizes: dict[str, list[int]] = {}
@@ -68,12 +70,20 @@ class RemoteEncoder:
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         return self.tally.record("embed_texts", self.handle.embed_texts.remote(self.modality, list(texts)).result())
 
+    def shared_key(self):
+        """Requests decoded in one loop send their candidates to the same deployment method in one call."""
+        return ("remote-encoder", id(self.handle), self.modality)
+
+    def joined_call(self, requests: int) -> None:
+        self.tally.record("embed_texts", Batched(torch.zeros(0), requests))
+
 
 class RemoteClassifier:
     """A ``CandidateScorer`` over the Classifier deployment; the model is picked by Serve multiplexing."""
 
     def __init__(self, handle: Any, model_id: str, tally: BatchTally):
         # Requests for one model id go to replicas that already hold it (Serve model multiplexing).
+        self.base = handle
         self.handle = handle.options(multiplexed_model_id=model_id)
         self.spec = model_id
         self.tally = tally
@@ -81,9 +91,17 @@ class RemoteClassifier:
     def score(self, texts: list[str]) -> torch.Tensor:
         return self.tally.record("classifier", self.handle.score.remote(list(texts)).result())
 
+    def shared_key(self):
+        return ("remote-classifier", id(self.base), self.spec)
 
-def remote_captioner(settings: Any, lm: Any, encoder_handle: Any, classifier_handle: Any, tally: BatchTally) -> Any:
-    """The library's ``Captioner`` for one request's settings, with the Encoder and Classifier deployments as scorers."""
+    def joined_call(self, requests: int) -> None:
+        self.tally.record("classifier", Batched(torch.zeros(0), requests))
+
+
+def remote_captioner(settings: Any, lm: Any, encoder_handle: Any, classifier_handle: Any, tally: BatchTally,
+                     decode: Any = None) -> Any:
+    """The library's ``Captioner`` for one request's settings, with the Encoder and Classifier deployments as scorers
+    (``decode``: the replica's shared decoding loop, when it batches requests continuously)."""
     from cgcap.captioner import Captioner
 
     models = settings.models
@@ -91,7 +109,7 @@ def remote_captioner(settings: Any, lm: Any, encoder_handle: Any, classifier_han
                 "image": RemoteEncoder(encoder_handle, "image", models.image_encoder, tally)}
     # Each modality's classifier is a multiplexed model id of the one Classifier deployment.
     return Captioner(settings, lm, encoders=encoders,
-                     classifier_loader=lambda spec: RemoteClassifier(classifier_handle, spec, tally))
+                     classifier_loader=lambda spec: RemoteClassifier(classifier_handle, spec, tally), decode=decode)
 
 
 class BatchSizeLog:
