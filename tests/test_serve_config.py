@@ -146,3 +146,18 @@ def test_cgcap_serve_loads_the_app_the_serve_config_files_name():
         applications = yaml.safe_load((ROOT / "deployments" / config).read_text())["applications"]
         assert [app["import_path"] for app in applications] == [APP_IMPORT_PATH]
     assert app_builder() is build_app
+
+
+@pytest.mark.parametrize("path", ["deployments/serve_cpu.yaml", "deployments/serve_multi_gpu.yaml",
+                                  "deployments/serve_cluster.yaml"])
+def test_every_config_bounds_the_decoders_queue_and_its_loops_rows(path):
+    from deployments.app import AppArgs, app_settings
+
+    (application,) = serve_config(path).applications
+    decoder = {d.name: d for d in application.deployments}[GuidedDecoder.name]
+    # Past max_queued_requests a request is refused with a 503 at once instead of waiting without end.
+    assert decoder.max_queued_requests > 0 and decoder.max_ongoing_requests >= 8
+    serve_settings = app_settings(AppArgs.model_validate(application.args)).serve
+    assert serve_settings.continuous_batching
+    # The loop admits at least as many rows as the replica takes requests of the profile's beams.
+    assert serve_settings.max_batch_rows >= decoder.max_ongoing_requests

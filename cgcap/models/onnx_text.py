@@ -43,12 +43,23 @@ EXPORT_SECONDS = 1.5
 QUANTISE_SECONDS = 2.0
 
 
+_ANNOUNCED: set[str] = set()
+
+
 def resolve_text_backend(backend: TextBackend, device: torch.device | str, int8: bool = False) -> str:
-    """``torch`` or ``onnx``: auto is ONNX Runtime on a CPU and torch (half precision) on a GPU."""
+    """``torch`` or ``onnx``: auto is ONNX Runtime on a CPU and torch (half precision) on a GPU.
+
+    The rule is measured (benchmarks/text_backends.py, docs/PERFORMANCE.md): on both CPU kinds these machines
+    have, ONNX Runtime scores a candidate set faster than torch, by 1.25x on an Intel Xeon with AMX (where
+    torch's oneDNN gains most) and more on an AMD EPYC, so a CPU never does better with torch."""
     on_gpu = torch.device(device).type == "cuda"
     if backend not in ("auto", "torch", "onnx"):
         raise SettingsError(f"models.text_backend {backend!r}: choose auto, torch or onnx")
     chosen = ("torch" if on_gpu else "onnx") if backend == "auto" else backend
+    if backend == "auto" and chosen not in _ANNOUNCED:
+        _ANNOUNCED.add(chosen)
+        log.info("models.text_backend auto: %s (%s)", chosen,
+                 "torch in half precision on a GPU" if on_gpu else "ONNX Runtime, faster than torch on CPUs")
     if int8 and chosen != "onnx":
         raise SettingsError("models.text_int8: int8 text towers run on ONNX Runtime: set the text backend to onnx (or auto on a CPU)")
     if chosen == "onnx" and on_gpu:
