@@ -180,10 +180,10 @@ class TrackingSettings(_Section):
 class EvaluationSettings(_Section):
     """Dataset evaluation (jobs/evaluate.py): the actor pool and the metrics' own models."""
 
-    batch_size: int = Field(8, ge=1, le=4096, description="items per map_batches call and per predictions part file")
+    batch_size: int = Field(16, ge=1, le=4096, description="items per map_batches call and per predictions part file")
     decode_batch: int | None = Field(
         None, ge=1, le=1024,
-        description="inputs an actor decodes together in one loop; null = 8 on a CPU, 32 on a GPU")
+        description="inputs an actor decodes together in one loop; null = 16 on a CPU, 32 on a GPU")
     actors: int = Field(1, ge=1, le=1024, description="Captioner actors in the Ray Data pool")
     cpus_per_actor: float = Field(1.0, ge=0.0, le=256.0)
     gpus_per_actor: float = Field(0.0, ge=0.0, le=16.0, description="fractions share one GPU between actors")
@@ -194,11 +194,13 @@ class EvaluationSettings(_Section):
     audibility_threshold: float = Field(0.5, ge=0.0, le=1.0, description="judge probability counted as audible")
 
     def decode_batch_for(self, device: str) -> int:
-        """``decode_batch``, or the default for the device the actor decodes on (benchmarks/throughput.py:
-        on 2 CPU cores the gain levels off by batch 8; a GPU's passes are launch-bound far longer)."""
+        """``decode_batch``, or the default for the device the actor decodes on. benchmarks/throughput.py on the
+        dev set, one torch thread as in a one-CPU actor: batch 8 1.64x the captions per minute of batch 1, batch
+        16 1.90x (two threads: 2.24x at 8, no gain past it). A GPU's passes stay launch-bound far longer
+        (docs/PERFORMANCE.md); 32 there is not yet measured."""
         if self.decode_batch is not None:
             return self.decode_batch
-        return 32 if str(device).startswith("cuda") else 8
+        return 32 if str(device).startswith("cuda") else 16
 
 
 class Settings(_Section):

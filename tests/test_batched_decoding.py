@@ -136,4 +136,4 @@ def test_the_offline_profile_pins_its_tokens_batched_and_alone():
     assert written == PINNED, written
 
 
-PINNED = [" bell.", " cat.", " single church bell."]
+PINNED = [" singing bowl bells.", " certain egyptian cat.", " church bell egyptian cat"]

@@ -75,7 +75,7 @@ def test_resuming_into_an_output_made_with_other_settings_is_refused(tmp_path, t
     assert evaluate(args + ["--set", "evaluation.batch_size=2"]) == 0
     run_id = json.loads((tmp_path / "out" / "mlflow_run.json").read_text())["run_id"]
     run = mlflow.MlflowClient(tracking_uri).get_run(run_id)
-    assert run.data.params["evaluation.batch_size"] == "8" and run.data.tags["resumed_with.evaluation.batch_size"] == "2"
+    assert run.data.params["evaluation.batch_size"] == "16" and run.data.tags["resumed_with.evaluation.batch_size"] == "2"
 
 
 def test_judge_identical_to_the_guide_is_refused(tmp_path, tracking_uri, capsys):
