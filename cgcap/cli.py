@@ -13,7 +13,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # Areas that add subcommands; each module has ``register(subparsers)``.
 COMMAND_MODULES = {
-    "cgcap.decoding.cli": "caption",
+    "cgcap.caption_cli": "caption",
     "cgcap.classifier.cli": "classifier",
     "cgcap.serving.cli": "serve",
     "cgcap.evaluation.cli": "evaluate",

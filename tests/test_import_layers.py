@@ -1,6 +1,6 @@
 """No import circle in cgcap: the modules' top-level imports form a graph without cycles, so every
-module can be read (and imported) after the ones it depends on. Function-level imports are the
-deliberate lazy ones and are not counted."""
+module can be read (and imported) after the ones it depends on; and its packages form layers, counting
+imports made inside functions too, but for the lazy loads listed in LAZY_LOADS."""
 
 from __future__ import annotations
 
@@ -108,6 +108,55 @@ def importers(package: str, imported: str) -> list[str]:
     folder = ROOT / package.replace(".", "/")
     return sorted(module_name(path) for path in folder.rglob("*.py")
                   if any(name == imported or name.startswith(imported + ".") for name in all_imports(path)))
+
+
+# Function-level imports that point back down the layers, each allowed for a reason. Nothing else may:
+# a lazy import that closes a circle between packages is a layering error put off until run time.
+LAZY_LOADS = {
+    # The model store loads a tagger (YAMNet, EfficientNet-Lite2) as an encoder when its spec is asked for:
+    # a row of the catalog naming an optional, heavy model, imported only when that model is used.
+    ("cgcap.models", "cgcap.encoders"),
+}
+
+
+def package_graph(root: Path = ROOT, allowed: set[tuple[str, str]] = frozenset()) -> dict[str, set[str]]:
+    """Which cgcap packages import which, counting imports inside functions, less the ``allowed`` pairs."""
+    paths = sorted((root / "cgcap").rglob("*.py"))
+    modules = {module_name_in(root, path) for path in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        source = package_of_in(root, module_name_in(root, path))
+        for name in all_imports(path):
+            target = next((m for m in (name, name.rpartition(".")[0]) if m in modules), None)
+            if target is None:
+                continue
+            target = package_of_in(root, target)
+            if target != source and (source, target) not in allowed:
+                graph.setdefault(source, set()).add(target)
+    return graph
+
+
+def module_name_in(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_of_in(root: Path, module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 and (root / parts[0] / parts[1]).is_dir() else module
+
+
+def test_no_package_circle_counting_function_level_imports():
+    assert cycles(package_graph(allowed=LAZY_LOADS)) == []
+
+
+def test_a_function_level_import_that_closes_a_circle_is_found(tmp_path):
+    for package, body in {"low": "def f():\n    from cgcap.high import g\n", "high": "from cgcap.low import f\n"}.items():
+        (tmp_path / "cgcap" / package).mkdir(parents=True)
+        (tmp_path / "cgcap" / package / "__init__.py").write_text(body)
+    (tmp_path / "cgcap" / "__init__.py").write_text("")
+    assert cycles(package_graph(tmp_path)) == [["cgcap.high", "cgcap.low"]]
+    assert cycles(package_graph(tmp_path, allowed={("cgcap.low", "cgcap.high")})) == []
 
 
 def test_the_library_never_imports_the_deployments():
