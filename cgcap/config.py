@@ -84,6 +84,10 @@ class DecodingSettings(_Section):
     image_beam_size: int = Field(5, ge=1, le=64, json_schema_extra=service_limit("max_beam_size"),
         description="beams for images and video frames (ZeroCap: 5)")
     max_tokens: int = Field(15, ge=1, le=256, json_schema_extra=service_limit("max_tokens"))
+    pick_fluency: float = Field(
+        0.0, ge=0.0, le=100.0,
+        description="the final pick among finished beams adds this weight times each beam's mean log-probability "
+                    "per token under the unsteered LM to its modality score (0: ZeroCap's pick, modality alone)")
     article: bool = Field(
         True, description='the returned caption writes the prompt\'s final "a" as "an" before a vowel sound '
                           '("Audio of an alarm"); candidates are scored as decoded')

@@ -46,11 +46,16 @@ class CaptionCancelled(Exception):
         self.tokens = tokens
 
 
-def ranked(beams: list[Beam]) -> list[Beam]:
+def ranked(beams: list[Beam], fluency_weight: float = 0.0) -> list[Beam]:
     """ZeroCap's pick first: finished beams before unfinished ones, then the best modality score
-    (text-only: the best LM score). A finished beam beats an unfinished one with a better score."""
+    (text-only: the best LM score). A finished beam beats an unfinished one with a better score.
+    With ``fluency_weight``, the unsteered LM's mean log-probability per token counts too, so a beam that
+    stacks names the LM would never write loses to a phrase that names the input almost as well."""
     def rank(beam: Beam) -> tuple[bool, float]:
-        return beam.finished, beam.modality_score if beam.modality_score is not None else beam.lm_score
+        score = beam.modality_score if beam.modality_score is not None else beam.lm_score
+        if fluency_weight and beam.fluency is not None:
+            score += fluency_weight * beam.fluency
+        return beam.finished, score
 
     return sorted(beams, key=rank, reverse=True)
 
@@ -354,6 +359,24 @@ class GuidedDecoder:
             raise job.error
         return job.result
 
+    def unsteered_log_prob(self, captions: list[list[int]]) -> list[float]:
+        """Per caption (token ids after the prompt), the mean log-probability of its tokens under the plain LM
+        given the prompt: one pass for all of them, right-padded (a causal LM never looks at the padding)."""
+        rows = [self.prompt_ids + ids for ids in captions]
+        width = max(len(row) for row in rows)
+        tokens = torch.tensor([row + [row[-1]] * (width - len(row)) for row in rows], device=self.device)
+        with torch.no_grad():
+            log_p = torch.log_softmax(self.model(tokens).logits.float(), dim=-1)
+        start = len(self.prompt_ids)
+        means = []
+        for i, ids in enumerate(captions):
+            if not ids:
+                means.append(0.0)
+                continue
+            positions = torch.arange(start - 1, start - 1 + len(ids), device=self.device)
+            means.append(float(log_p[i, positions, torch.tensor(ids, device=self.device)].mean()))
+        return means
+
     def result_of(self, job: CaptionJob) -> CaptionResult:
         """The finished input's beams, best first, with their scores and the loop's timings."""
         modality, classifier = job.modality, job.classifier
@@ -369,10 +392,13 @@ class GuidedDecoder:
         if classifier is not None:
             for beam, score in zip(found, wanted_probability(classifier, texts, self.settings.wanted_label).tolist()):
                 beam.classifier_score = score
+        if self.settings.pick_fluency > 0:
+            for beam, fluency in zip(found, self.unsteered_log_prob([beam.tokens for beam in found])):
+                beam.fluency = fluency
         if self.settings.article:  # after scoring: the scorers saw (and cached) the texts as decoded
             for beam in found:
                 beam.text = with_article(beam.text, self.settings.prompt)
-        found = ranked(found)
+        found = ranked(found, self.settings.pick_fluency)
         seconds, steps = time.perf_counter() - job.started, job.step
         scorers = [c for c in (modality, classifier) if c is not None]
         return CaptionResult(

@@ -15,6 +15,8 @@ class Beam(BaseModel):
     lm_score: float  # mean log-probability of the caption's tokens
     modality_score: float | None = None  # cos(input, prompt + caption); None in text-only mode
     classifier_score: float | None = None  # P(wanted label | prompt + caption)
+    # mean log-probability of the caption's tokens under the unsteered LM; set when decoding.pick_fluency > 0
+    fluency: float | None = None
     finished: bool = True
 
 
