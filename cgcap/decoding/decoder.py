@@ -147,6 +147,7 @@ class ContextCacheOptimizer:
         log_q: torch.Tensor,  # [rows, vocab] the unshifted LM
         delta: list[KeyValue],  # the zero Δ the first logits were computed at
         logits: torch.Tensor,  # [rows, vocab] at C + Δ, with its autograd graph back to Δ
+        inputs: dict[str, torch.Tensor],  # the padded rows' attention mask and positions (context.model_inputs)
     ) -> dict[CaptionJob, torch.Tensor]:
         """Each steering input's logits at its final C + Δ."""
         flat = [tensor for pair in delta for tensor in pair]
@@ -162,7 +163,7 @@ class ContextCacheOptimizer:
                 break
             if iteration > 0:
                 logits = self.model(last, cache=context.shifted(delta), use_cache=True,
-                                    **context.model_inputs()).logits[:, -1].float()
+                                    **inputs).logits[:, -1].float()
             for job in [job for job in updating if job.settings.stops_early]:
                 top = logits[job.span].detach().argmax(dim=-1)
                 if job in previous_top and torch.equal(top, previous_top[job]):
@@ -185,7 +186,7 @@ class ContextCacheOptimizer:
         if stale:
             with torch.no_grad():
                 logits = self.model(last, cache=context.shifted(self._detached(delta)), use_cache=True,
-                                    **context.model_inputs()).logits[:, -1].float()
+                                    **inputs).logits[:, -1].float()
             final.update({job: logits[job.span] for job in stale})
         return final
 
@@ -198,18 +199,20 @@ class ContextCacheOptimizer:
         groups: dict[tuple[float, float], list[CaptionJob]] = {}
         for job in jobs:
             groups.setdefault((job.settings.step_size, job.settings.grad_norm_factor), []).append(job)
+        device = flat[0].device
+        rows = {key: torch.cat([torch.arange(job.first, job.first + job.size) for job in members]).to(device)
+                for key, members in groups.items()} if len(groups) > 1 else {}
         with torch.no_grad():
             for tensor, gradient in zip(flat, gradients):
                 if gradient is None:
                     continue
                 norm = gradient.flatten(1).norm(dim=1).view(-1, *[1] * (gradient.dim() - 1))
-                for (step_size, factor), members in groups.items():
-                    if len(groups) == 1:
-                        tensor -= step_size * gradient / (norm + 1e-15) ** factor
-                        continue
-                    rows = torch.cat([torch.arange(job.first, job.first + job.size) for job in members])
-                    rows = rows.to(tensor.device)
-                    tensor[rows] -= step_size * gradient[rows] / (norm[rows] + 1e-15) ** factor
+                if not rows:
+                    ((step_size, factor),) = groups
+                    tensor -= step_size * gradient / (norm + 1e-15) ** factor
+                    continue
+                for (step_size, factor), picked in rows.items():
+                    tensor[picked] -= step_size * gradient[picked] / (norm[picked] + 1e-15) ** factor
 
     @staticmethod
     def _detached(delta: list[KeyValue]) -> list[KeyValue]:
@@ -268,7 +271,7 @@ class DecodeBatch:
         log_q = torch.log_softmax(q_logits, dim=-1)
         logits = q_logits.clone()  # inputs that do not steer this token keep q
         if steering:
-            for job, shifted in self.optimizer.shift(context, last, steering, log_q, delta, first_logits).items():
+            for job, shifted in self.optimizer.shift(context, last, steering, log_q, delta, first_logits, inputs).items():
                 logits[job.span] = shifted
         sources = [job.advance(logits[job.span], log_q[job.span]) for job in self.jobs]
         done = [job for job in self.jobs if job.finished]
@@ -351,10 +354,7 @@ class GuidedDecoder:
         on_token: TokenCallback | None = None,
         should_stop: StopCheck | None = None,
     ) -> CaptionResult:
-        job = self.job(modality_scorer, classifier_scorer, on_token, should_stop)
-        batch = DecodeBatch(self.lm)
-        batch.add(job)
-        batch.run()
+        (job,) = caption_together([self.job(modality_scorer, classifier_scorer, on_token, should_stop)])
         if job.error is not None:
             raise job.error
         return job.result

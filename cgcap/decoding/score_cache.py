@@ -77,7 +77,7 @@ def score_together(requests: list[tuple[CachedScorer, Sequence[str]]]) -> list[t
         started = time.perf_counter()
         shared = shared_pass(merged)  # [texts, ...]: the texts' scores, or their embeddings
         seconds = time.perf_counter() - started
-        if len(members) == 1 and shared_pass is scorer.score:
+        if len(members) == 1 and shared_pass == scorer.score:  # bound methods: equal, never identical
             members[0][0].learn(merged, shared, seconds)
             continue
         shared = torch.as_tensor(shared)
