@@ -46,7 +46,9 @@ LABELLED = [
     ("Audio of a whistle / horn.", A, False),
     ("Audio of a android phone.", A, False),
     ("Audio of a singing bowl bells.", A, False),  # "bells" read as a verb, like "a bell rings"
-    ("Audio of a music.", A, False),  # a mass noun after "a": the rules do not know mass nouns
+    ("Audio of a music.", A, False),  # a mass noun after "a"
+    ("Audio of a laughter.", A, False),
+    ("Image of a drilling platform missile.", I, False),  # two class names pasted together
     ("Audio of a man speak loudly.", A, False),  # subject-verb agreement: not a rule
     # Passes: the good ones.
     ("Audio of a car horn.", A, True),
@@ -94,11 +96,11 @@ LABELLED = [
     ("Audio of an alarm clock beeps.", A, True),
     ("Audio of a fire truck siren.", A, True),  # a compound of three nouns: the nouns rule fails it
     ("Image of a certain cat.", I, True),  # vague but English; the rules agree
+    ("Image of a traffic light.", I, True),  # a mass noun modifying the head
 ]
 # Where the rules and my reading differ, each for a reason the rules cannot see.
 KNOWN_DISAGREEMENTS = {
     "Audio of a singing bowl bells.",  # a final noun in -s that may be a verb is read as one ("a dog barks")
-    "Audio of a music.",  # a mass noun after "a": the lexicon has no countability
     "Audio of a man speak loudly.",  # subject-verb agreement is not a rule
     "Audio of a fire truck siren.",  # a compound of three nouns is English; the nouns rule fails it
 }
@@ -121,7 +123,7 @@ def test_the_judge_agrees_with_the_hand_label(caption, prompt, ok):
 def test_overall_agreement_with_the_hand_labels():
     agree = sum(judge(caption, prompt).ok == ok for caption, prompt, ok in LABELLED)
     assert agree == len(LABELLED) - len(KNOWN_DISAGREEMENTS)
-    assert agree / len(LABELLED) >= 0.9  # 74 of 78
+    assert agree / len(LABELLED) >= 0.9  # 78 of 81
 
 
 def reasons(caption: str, prompt: str | None = A) -> list[str]:
@@ -174,6 +176,18 @@ def test_article():
     assert reasons("Audio of a dog barking at cats.") == []
     # Plurals the lexicon lists as their own lemma.
     assert kinds("Audio of a people talking.") == {"article"}
+    # Mass nouns take no "a"; as a modifier, or counted, they are fine.
+    assert reasons("Audio of a music.") == ["article: 'a' before uncountable 'music'"]
+    assert reasons("Audio of a piece of music.") == [] and reasons("Audio of a music box.") == []
+
+
+def test_stacked_class_names():
+    assert reasons("Image of a drilling platform missile.") == ["names: 'drilling platform' and 'missile' side by side"]
+    assert kinds("Audio of a farm animals rooster.") == {"nouns", "names"}
+    # One name, a name and the kind of thing it is, or a name and the sound it makes: phrases.
+    for caption in ("Audio of a telephone bell ringing.", "Image of a motor scooter vehicle.",
+                    "Audio of an electric shaver hiss.", "Audio of a bicycle bell.", "Image of a tabby cat."):
+        assert reasons(caption) == [], caption
 
 
 def test_nouns():

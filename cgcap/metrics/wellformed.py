@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass, field
 
 from cgcap.decoding.prompts import indefinite_article, split_prompt
+from cgcap.encoders.phrases import PROPER_ADJECTIVES
 from cgcap.metrics.grounding import word_forms
 
 # Zipf 2.0 = once in 10 million words. Measured (wordfreq 3.1.1): real caption words with a common synonym sit
@@ -77,15 +78,15 @@ FUNCTION_WORDS = ARTICLES | DETERMINERS | PRONOUNS | PREPOSITIONS | CONJUNCTIONS
 OPENERS = (ARTICLES | DETERMINERS | CONJUNCTIONS - {"so", "then"} | {"is", "are", "was", "were", "very"}
            | {"of", "with", "from", "into", "onto", "for", "at", "during", "between", "among", "than", "via", "upon",
               "amid", "beneath", "toward", "towards", "against"})
+# Heads that take no "a": the lexicon has no countability, so the usual ones are listed ("a music").
+MASS_NOUNS = frozenset({"music", "applause", "laughter", "traffic", "gunfire", "machinery", "equipment", "furniture",
+                        "information", "advice", "news", "rain", "thunder", "static", "wildlife", "livestock",
+                        "poultry", "cutlery", "clothing", "luggage", "rubbish", "garbage", "homework", "weather"})
+# Words that say what kind of thing the noun before them is: "motor scooter vehicle" is a compound.
+KINDS_OF_THING = frozenset({"vehicle", "instrument", "animal", "machine", "device", "tool", "bird", "dog", "sound",
+                            "song", "music", "tune"})
 # Plural heads the lexicon lists as their own lemma.
 PLURAL_ONLY = frozenset({"people", "police", "cattle", "folks", "clothes", "scissors", "trousers", "pants"})
-# Names of peoples and nations that class names carry ("Egyptian cat", "German shepherd", "Music of Africa"):
-# lower-cased they are a sign of a class name pasted in.
-PROPER_ADJECTIVES = frozenset({
-    "african", "american", "arabian", "asian", "australian", "belgian", "brazilian", "british", "chinese",
-    "christian", "dutch", "egyptian", "english", "european", "french", "german", "greek", "indian", "irish",
-    "italian", "japanese", "korean", "mexican", "norwegian", "persian", "russian", "scottish", "siamese",
-    "spanish", "swiss", "tibetan", "welsh", "eskimo"})
 
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*(?:-[A-Za-z]+(?:['’][A-Za-z]+)*)*|\d+(?:[.,]\d+)*")
 _STRAY = re.compile(r"[\"“”«»()\[\]{}<>*#_|\\/@~^=+`;…]|(?<![A-Za-z])['‘’]|['‘’](?![A-Za-z])")
@@ -117,10 +118,8 @@ def _zipf(word: str) -> float:
 
 
 @functools.cache
-def class_vocabulary() -> frozenset[str]:
-    """Every word of the taggers' class names and of the caption phrases shipped for them: rare words that
-    may be the only name of what was heard or seen. Classes whose tagger is not installed are left out."""
-    words: set[str] = set()
+def _tagger_class_names() -> list[str]:
+    """The class names of the taggers that are installed (AudioSet's and ImageNet's)."""
     names: list[str] = []
     try:
         from cgcap.encoders.yamnet import audioset_class_names
@@ -134,10 +133,17 @@ def class_vocabulary() -> frozenset[str]:
         names += imagenet_class_names()
     except Exception:
         pass
+    return names
+
+
+@functools.cache
+def class_vocabulary() -> frozenset[str]:
+    """Every word of the taggers' class names and of the caption phrases shipped for them: rare words that
+    may be the only name of what was heard or seen. Classes whose tagger is not installed are left out."""
     from cgcap.encoders.phrases import shipped_phrases
 
-    names += shipped_phrases()
-    for name in names:
+    words: set[str] = set()
+    for name in _tagger_class_names() + shipped_phrases():
         for word in re.findall(r"[a-z]+", name.lower()):
             words |= word_forms(word)
             words.add(word)
@@ -223,6 +229,8 @@ def _article(words: list[str], spelled: list[str], breaks: set[int]) -> list[str
                 head = after
         if head is not None and _is_plural(head):
             found.append(f"article: {word!r} before plural {head!r}")
+        elif head in MASS_NOUNS:
+            found.append(f"article: {word!r} before uncountable {head!r}")
     return found
 
 
@@ -261,6 +269,46 @@ def _noun_runs(words: list[str], breaks: set[int]) -> list[str]:
         if (kinds[index] == "noun" and kinds[index + 1] == "adj" and kinds[index + 2] == "noun"
                 and "NOUN" not in _lemmas(words[index + 1])):
             found.append(f"nouns: {' '.join(words[index:index + 3])!r} sets two noun phrases side by side")
+    return found
+
+
+@functools.cache
+def class_names() -> frozenset[tuple[str, ...]]:
+    """Every alternative of every tagger class name, as lower-case words ("drilling platform", "church bell"),
+    with its last word in each form ("bells")."""
+    names: set[tuple[str, ...]] = set()
+    for name in _tagger_class_names():
+        for alternative in re.sub(r"\([^)]*\)", "", name.lower()).split(","):
+            words = tuple(re.findall(r"[a-z]+(?:-[a-z]+)*", alternative))
+            if words and not set(words) <= FUNCTION_WORDS:
+                names |= {words[:-1] + (form,) for form in word_forms(words[-1]) | {words[-1]}}
+    return frozenset(names)
+
+
+def _stacked_names(words: list[str], breaks: set[int]) -> list[str]:
+    """Two class names written side by side with nothing between ("drilling platform missile", "bell sine
+    egyptian cat"): labels pasted together, not a phrase. Only pairs of three words or more count: two
+    one-word names are often a compound ("tabby cat", "ocean wave"). A pair inside one name ("telephone bell
+    ringing") is a name; a name followed by the kind of thing it is ("motor scooter vehicle"), or by a word
+    that may be a verb (the sound it makes: "electric shaver hiss", "rooster crowing"), is a phrase.
+    Names of up to three words are looked for."""
+    names = class_names()
+
+    def named(start: int, end: int) -> bool:  # words[start:end] lies inside one class name written there
+        return any(tuple(words[first:last]) in names for first in range(max(0, start - 3), start + 1)
+                   for last in range(end, min(len(words), first + 4) + 1))
+
+    found = []
+    for start in range(len(words)):
+        for middle in range(start + 1, min(start + 4, len(words))):
+            if tuple(words[start:middle]) not in names or middle in breaks:
+                continue
+            for end in range(middle + 1, min(middle + 3, len(words)) + 1):
+                second = tuple(words[middle:end])
+                if (second in names and end - start > 2 and not set(range(start + 1, end)) & breaks
+                        and not named(start, end) and second[-1] not in KINDS_OF_THING
+                        and "VERB" not in _lemmas(second[-1])):
+                    found.append(f"names: {' '.join(words[start:middle])!r} and {' '.join(second)!r} side by side")
     return found
 
 
@@ -311,6 +359,7 @@ def judge(caption: str, prompt: str | None = None) -> Verdict:
         reasons += _article(words, spelled, breaks)
     reasons += _repeats(words)
     reasons += _noun_runs(words, breaks)
+    reasons += _stacked_names(words, breaks)
     reasons += _ending(words)
     reasons += [f"lower-case name: {w!r}" for w, s in zip(words, spelled) if w in PROPER_ADJECTIVES and s.islower()]
     reasons += _rare(words)

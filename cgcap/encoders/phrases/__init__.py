@@ -21,6 +21,19 @@ FILES = {"audio": "yamnet.tsv", "image": "imagenet.tsv"}
 EMPTY_WORDS = frozenset({"the", "and", "for", "with", "inside", "outside", "small", "large", "effect", "sound",
                          "of", "or", "etc"})
 
+# Names of peoples and nations that class names carry ("Egyptian cat", "German shepherd", "Music of Africa"):
+# capitalised in captions, and lower-cased a sign of a class name pasted in.
+PROPER_ADJECTIVES = frozenset({
+    "african", "american", "arabian", "asian", "australian", "belgian", "brazilian", "british", "chinese",
+    "christian", "dutch", "egyptian", "english", "european", "french", "german", "greek", "indian", "irish",
+    "italian", "japanese", "korean", "mexican", "norwegian", "persian", "russian", "scottish", "siamese",
+    "spanish", "swiss", "tibetan", "welsh", "eskimo"})
+
+
+def cased(phrase: str) -> str:
+    """A lower-case phrase with the names of peoples capitalised: "egyptian cat" -> "Egyptian cat"."""
+    return " ".join(word.capitalize() if word in PROPER_ADJECTIVES else word for word in phrase.split(" "))
+
 
 @functools.cache
 def load_phrases(modality: str) -> dict[str, str]:
@@ -35,7 +48,7 @@ def load_phrases(modality: str) -> dict[str, str]:
             raise ValueError(f"{path}:{number}: expected 'class name<TAB>phrase', got {line!r}")
         if name in phrases:
             raise ValueError(f"{path}:{number}: {name!r} is listed twice")
-        phrases[name] = phrase.strip().lower()
+        phrases[name] = cased(phrase.strip().lower())
     return phrases
 
 
@@ -47,7 +60,7 @@ def shipped_phrases() -> list[str]:
 def fallback_phrase(name: str) -> str:
     """A class name's first alternative, lower-case, without parentheses or repeated words; '' for an
     acoustic scene or a name of empty words. "Rodents, rats, mice" -> "rodents"; "Keyboard (musical)" ->
-    "keyboard"; "Hubbub, speech noise, speech babble" -> "hubbub"."""
+    "keyboard"; "Hubbub, speech noise, speech babble" -> "hubbub"; "German shepherd" -> "German shepherd"."""
     lower = name.lower()
     if lower.startswith(("inside,", "outside,")):
         return ""
@@ -55,7 +68,7 @@ def fallback_phrase(name: str) -> str:
     words = list(dict.fromkeys(re.findall(r"[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z]", first)))
     if not any(len(w) > 2 and w not in EMPTY_WORDS for w in words):
         return ""
-    return " ".join(words)
+    return cased(" ".join(words))
 
 
 def class_phrase(name: str, phrases: dict[str, str]) -> str:
