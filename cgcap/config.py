@@ -73,6 +73,18 @@ class DecodingSettings(_Section):
     content_candidates: bool = Field(
         False, description="the input's own words (a tagger encoder's class names) join the top-k candidates",
     )
+    one_name: bool = Field(
+        False, description="with content_candidates: once a caption has written one content name, the others' "
+                           "first tokens are discouraged, so it names the input once instead of stacking names",
+    )
+    name_end_bonus: float = Field(
+        0.0, ge=0.0, le=100.0,
+        description="with one_name: added to the end token's logit right after a content name is completed",
+    )
+    name_first_bonus: float = Field(
+        0.0, ge=0.0, le=100.0,
+        description="with one_name: added to the content names' first tokens' logits at the caption's first token",
+    )
     first_word_apart: bool = Field(
         False, description="the first caption token starts a new word instead of gluing onto the prompt's last word, "
                            "and no caption token is only whitespace",

@@ -136,4 +136,4 @@ def test_the_offline_profile_pins_its_tokens_batched_and_alone():
     assert written == PINNED, written
 
 
-PINNED = [" singing bowl bells.", " certain egyptian cat.", " church bell egyptian cat"]
+PINNED = [" bell.", " cat.", " tabby cat."]

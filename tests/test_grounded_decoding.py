@@ -11,7 +11,7 @@ import torch
 from cgcap.config import DecodingSettings
 from cgcap.decoding import GuidedDecoder
 from cgcap.decoding.content_candidates import ContentCandidates
-from cgcap.decoding.rules import EndToken, Rows, build_rules
+from cgcap.decoding.rules import EndToken, OneName, Rows, build_rules
 from cgcap.decoding.scoring import ModalityScorer
 from cgcap.decoding.vocabulary import vocabulary_of
 from cgcap.models import load
@@ -158,3 +158,55 @@ def test_first_word_apart_keeps_blank_tokens_out_of_captions():
 def test_a_modality_scorer_carries_the_words_it_was_given():
     scorer = ModalityScorer(torch.ones(3), embedder=None, content_words=["bell", "chime"])
     assert scorer.content_words == ["bell", "chime"]
+
+
+def test_one_name_favours_the_names_first_then_the_end_and_no_second_name():
+    lm = load("smollm2-135m")
+    tokenizer = lm.tokenizer
+    content = ContentCandidates(["church bell", "Egyptian cat"], tokenizer)
+    bell, cat = (tokenizer.encode(word, add_special_tokens=False) for word in (" church bell", " Egyptian cat"))
+    end, other = tokenizer.encode(".", add_special_tokens=False)[0], tokenizer.encode(" the", add_special_tokens=False)[0]
+    rule = OneName(content, end, end_bonus=2.0, factor=20.0, first_bonus=1.5)
+    size = len(tokenizer)
+
+    def after(caption_ids: list[int], forced=None) -> torch.Tensor:
+        rows = Rows(step=len(caption_ids), tokens=torch.zeros(1, 4, dtype=torch.long), caption_ids=[caption_ids],
+                    forced=[forced])
+        return rule(torch.full((1, size), 4.0), rows)[0]
+
+    first = after([])
+    assert (first[bell[0]].item(), first[cat[0]].item(), first[end].item(), first[other].item()) == (5.5, 5.5, 4, 4)
+    # Half a name: the rule waits for the name to be finished (it is forced).
+    assert torch.equal(after(bell[:1], forced=bell[1]), torch.full((size,), 4.0))
+    named = after(bell)  # "church bell" written: the end gains, another name's first token is discouraged
+    assert (named[end].item(), named[cat[0]].item(), named[other].item()) == (6.0, pytest.approx(0.2), 4.0)
+    later = after(bell + [other])  # after more words: still no second name, and no more end bonus
+    assert (later[end].item(), later[cat[0]].item()) == (4.0, pytest.approx(0.2))
+    # In any form the decoder may write it: capitalised, or glued to punctuation.
+    capital = tokenizer.encode(" Church", add_special_tokens=False)[0]
+    assert later[capital].item() == pytest.approx(0.2)
+
+
+@pytest.mark.slow  # decodes with SmolLM2
+@pytest.mark.parametrize("one_name", [False, True])
+def test_a_scorer_that_likes_every_name_gets_one_name_with_one_name(one_name):
+    # A tagger's scores rise with every class name written, as a cosine with the input does: unchecked, the
+    # decoder stacked them ("church bell egyptian cat").
+    lm = load("smollm2-135m")
+    settings = DecodingSettings(top_k=16, num_iterations=3, max_tokens=6, content_candidates=True, first_word_apart=True,
+                                lambda_cls=0.0, modality_temperature=0.05, end_factor=1.0, one_name=one_name,
+                                name_end_bonus=1.5, name_first_bonus=1.5)
+
+    class NamesScorer(WordsScorer):
+        def score(self, texts):
+            self.calls.append(list(texts))
+            return torch.tensor([float(sum(w in ("bell", "cat", "dog") for w in re.findall(r"[a-z]+", t.lower())))
+                                 for t in texts])
+
+    scorer = NamesScorer(None, ["bell", "cat", "dog"])
+    caption = GuidedDecoder(lm, settings).caption(scorer, None).caption
+    names = [w for w in re.findall(r"[a-z]+", caption.lower()) if w in ("bell", "cat", "dog")]
+    if one_name:
+        assert len(names) == 1, caption
+    else:
+        assert len(names) >= 2, caption

@@ -26,7 +26,8 @@ class ContentCandidates:
         # first token id -> the word's token ids; two words may share a first token: the more probable class's wins
         self._spelling: dict[int, list[int]] = {}
         self.whole: dict[int, str] = {}  # first token id -> " word", the text its candidate is scored as
-        for word in dict.fromkeys(w.strip().lower() for w in words if w.strip()):
+        # Words keep the case they are given: "Egyptian cat" is a name, "Church bell" is not (taggers lower it).
+        for word in dict.fromkeys(w.strip() for w in words if w.strip()):
             ids = tokenizer.encode(" " + word, add_special_tokens=False)
             if ids and ids[0] not in self._spelling:
                 self._spelling[ids[0]] = ids
@@ -61,6 +62,11 @@ class ContentCandidates:
             return any(caption_ids[start:start + len(ids)] == ids for start in range(len(caption_ids)))
 
         return list(dict.fromkeys(form[0] for forms in self._forms if any(map(contains, forms)) for form in forms))
+
+    @property
+    def all_firsts(self) -> list[int]:
+        """First tokens of every content word in every form the decoder may write it."""
+        return list(dict.fromkeys(form[0] for forms in self._forms for form in forms))
 
     def ends_word(self, caption_ids: list[int]) -> bool:
         """Whether the beam has just written a whole content word."""

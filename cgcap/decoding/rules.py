@@ -116,6 +116,33 @@ class ContentWordsWhole:
         return logits
 
 
+class OneName:
+    """A caption names the input once, then ends: right after a beam completes a content name its end token
+    gains ``end_bonus`` on the logit scale, and once it has written one, every content name's first token is
+    discouraged. The modality target rewards each further name ("church bell egyptian cat"), while a
+    caption that names one thing and stops reads as English."""
+
+    def __init__(self, content: ContentCandidates, end_id: int, end_bonus: float, factor: float,
+                 first_bonus: float = 0.0):
+        self.content, self.end_id, self.end_bonus, self.factor = content, end_id, end_bonus, factor
+        self.first_bonus = first_bonus
+        self.firsts = torch.tensor(content.all_firsts, dtype=torch.long)
+
+    def __call__(self, logits: torch.Tensor, rows: Rows) -> torch.Tensor:
+        if rows.step == 0 and self.first_bonus and len(self.firsts):
+            logits[:, self.firsts.to(logits.device)] += self.first_bonus
+        named = [beam for beam, ids in enumerate(rows.caption_ids)
+                 if rows.forced[beam] is None and self.content.written(ids)]
+        if not named or not len(self.firsts):
+            return logits
+        beams, firsts = torch.tensor(named, device=logits.device), self.firsts.to(logits.device)
+        logits[beams[:, None], firsts] = discourage(logits[beams[:, None], firsts], self.factor)
+        just = [beam for beam in named if self.content.ends_word(rows.caption_ids[beam])]
+        if just and self.end_bonus:
+            logits[torch.tensor(just, device=logits.device), self.end_id] += self.end_bonus
+        return logits
+
+
 def force(log_p: torch.Tensor, forced: list[int | None]) -> torch.Tensor:
     """Each beam with a forced token writes it (log-probability 0), whatever the distribution says: a content
     word begun is finished, because its first token was scored as the whole word."""
@@ -170,4 +197,6 @@ def build_rules(settings: DecodingSettings, vocabulary: Vocabulary, end_token_id
     rules.append(Discouraged(forbidden_ids, s.forbidden_factor))
     if content is not None:
         rules.append(ContentWordsWhole(content, vocabulary.letter_continuation_ids, s.forbidden_factor))
+        if s.one_name:
+            rules.append(OneName(content, end_token_id, s.name_end_bonus, s.forbidden_factor, s.name_first_bonus))
     return LogitRules(rules, s.fusion, content)

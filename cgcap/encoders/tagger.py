@@ -18,7 +18,6 @@ How the probabilities are used (measured on real sounds and photos, see docs/RES
 from __future__ import annotations
 
 import functools
-import re
 from typing import Callable, Protocol
 
 import numpy as np
@@ -26,13 +25,9 @@ import torch
 
 from cgcap.data.media import DecodedMedia, MediaError
 from cgcap.encoders.base import normalised
-from cgcap.encoders.phrases import phrase_words
+from cgcap.encoders.phrases import load_phrases, phrase_words
 from cgcap.encoders.sentence import SentenceEmbedder
 from cgcap.models.onnx_text import TextBackend
-
-
-# Words of class names that name nothing ("Inside, small room", "Sound effect", "Music of Asia").
-FUNCTION_WORDS = frozenset({"the", "and", "for", "with", "inside", "outside", "small", "large", "effect", "sound"})
 
 
 class Tagger(Protocol):
@@ -52,39 +47,14 @@ def image_class_phrase(name: str) -> str:
     return f"a photo of {'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
-def class_name_words(names: list[str]) -> list[str]:
-    """Each class name's alternatives, whole, then their other single words, most probable class first.
-
-    "Singing bowl" offers "singing bowl" and "bowl": the decoder writes a name of several
-    tokens whole, and its first word alone ("singing") would name something else. "Rodents,
-    rats, mice" offers each alternative; "Keyboard (musical)" offers "keyboard". Words that
-    name nothing ("Sound effect") and AudioSet's acoustic scenes ("Inside, small room") are
-    left out.
-    """
-    alternatives: list[str] = []
-    for name in names:
-        if name.lower().startswith(("inside,", "outside,")):
-            continue
-        for alternative in re.sub(r"\([^)]*\)", "", name.lower()).split(","):
-            words = re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", alternative)
-            if any(len(w) > 2 and w not in FUNCTION_WORDS for w in words):
-                alternatives.append(" ".join(words))
-    firsts = {alternative.split()[0] for alternative in alternatives if " " in alternative}
-    singles = [w for alternative in alternatives for w in alternative.split()
-               if len(w) > 2 and w not in FUNCTION_WORDS and w not in firsts]
-    return list(dict.fromkeys(alternatives + singles))
-
-
 class TaggerEncoder:
     """``ModalityEncoder`` over a tagger's classes: inputs and texts in the MiniLM sentence space."""
 
     def __init__(self, spec: str, tagger: Tagger, embedder: SentenceEmbedder, phrase: Callable[[str], str],
-                 top_n: int = 5, sharpen: float = 1.0, centre: bool = True,
-                 caption_phrases: dict[str, str] | None = None):
+                 top_n: int = 5, sharpen: float = 1.0, centre: bool = True):
         self.spec = spec
-        # Class name -> the one phrase a caption would use (cgcap/encoders/phrases); None offers the class
-        # names' words as they are (class_name_words).
-        self.caption_phrases = caption_phrases
+        # Class name -> the one phrase a caption would use for it (cgcap/encoders/phrases).
+        self.caption_phrases = load_phrases(tagger.modality)
         self.tagger = tagger
         self.modality = tagger.modality
         self.embedder = embedder
@@ -142,13 +112,11 @@ class TaggerEncoder:
 
     def content_words(self, media: DecodedMedia) -> list[str]:
         """Names for the input from its ``top_n`` classes, most probable first, for the decoder's candidates
-        (decoding.content_candidates): one caption phrase per class (``phrase_words``), or without phrases
-        every alternative and word of the class names (``class_name_words``)."""
+        (decoding.content_candidates): one caption phrase per class ("Bark" -> "dog barking"), never the class
+        names' words, which the decoder stacked ("farm animals rooster")."""
         probabilities = self.class_probabilities(media)
         names = [self.tagger.class_names[index] for index in np.argsort(-probabilities)[: self.top_n]]
-        if self.caption_phrases is not None:
-            return phrase_words(names, self.caption_phrases)
-        return class_name_words(names)
+        return phrase_words(names, self.caption_phrases)
 
     def top_classes(self, media: DecodedMedia, count: int = 5) -> list[tuple[str, float]]:
         """The tagger's most probable classes, for reports and tests."""
@@ -161,8 +129,5 @@ def tagger_encoder(loaded, device: str = "cpu", dtype: torch.dtype | None = None
                    int8: bool = False) -> TaggerEncoder:
     """The store's ``tagger`` kind as a ``ModalityEncoder``. The taggers and the sentence embedder run on the CPU
     (a tagger runs once per input); the embedder, which embeds every candidate, on ``text_backend``."""
-    # Content words stay the class names' own words: with one phrase per class (cgcap/encoders/phrases) the
-    # offline dev set's audio captions named their content less often (13 of 16 against 14), so the phrases
-    # are an option of TaggerEncoder (caption_phrases=load_phrases(modality)), not the default.
     phrase = audio_class_phrase if loaded.model.modality == "audio" else image_class_phrase
     return TaggerEncoder(loaded.spec, loaded.model, loaded.processor.on_backend(text_backend, int8), phrase)
