@@ -24,7 +24,7 @@ from cgcap.decoding.beam_search import BeamSearch
 from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
 from cgcap.decoding.guidance import Candidates, Guidance, score_candidates, wanted_probability
-from cgcap.decoding.prompts import with_article
+from cgcap.decoding.articles import with_article
 from cgcap.decoding.result import Beam, CaptionResult
 from cgcap.decoding.rules import LogitRules, Rows, build_rules
 from cgcap.decoding.score_cache import CachedScorer

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cgcap.config import Settings, build_settings
-from cgcap.decoding.prompts import split_prompt
+from cgcap.decoding.articles import split_prompt
 from cgcap.evaluation.predictions import Prediction
 
 log = logging.getLogger(__name__)

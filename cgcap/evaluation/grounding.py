@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from cgcap.config import Settings
 from cgcap.data.datasets import read_dataset
 from cgcap.data.devset import read_content_words
-from cgcap.decoding.prompts import without_prompt
+from cgcap.decoding.articles import without_prompt
 from cgcap.decoding.scoring import CandidateScorer
 from cgcap.metrics.grounding import count_real_words, ends_on_own, names_content
 from cgcap.metrics.wellformed import judge as judge_form

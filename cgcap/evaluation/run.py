@@ -58,7 +58,7 @@ class EvaluationOutcome(BaseModel):
 
 
 def check_judge(settings: Settings) -> None:
-    from cgcap.decoding.prompts import classifiers_in_use
+    from cgcap.decoding.plan import classifiers_in_use
 
     judge = settings.models.judge_classifier
     guides = classifiers_in_use(settings.decoding, settings.models)
@@ -116,7 +116,7 @@ def prepare_before_local_ray(settings: Settings) -> list[str]:
     The actors then read the cache. On two cores the fine-tune took 104 s inside an actor beside Ray's own
     processes and 92 s alone, and its lines print without an actor's prefix. On a cluster each node's
     actors prepare their own cache, so this runs only for a local Ray."""
-    from cgcap.decoding.prompts import classifiers_in_use
+    from cgcap.decoding.plan import classifiers_in_use
     from cgcap.models.store import prepare_model
 
     models = settings.models

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from cgcap.config import Settings
 from cgcap.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, CaptionItem, DatasetManifest
-from cgcap.decoding.prompts import classifier_specs, settings_for_modalities
+from cgcap.decoding.plan import classifier_specs, settings_for_modalities
 
 # The quality an experiment compares, first found wins: whether captions name their content, then caption
 # metrics against references, then the modality encoder's cosine. Any metric name may be asked for instead.

@@ -38,7 +38,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from cgcap.decoding.prompts import indefinite_article, split_prompt
+from cgcap.decoding.articles import indefinite_article, split_prompt
 from cgcap.metrics.grounding import word_forms
 
 # Zipf 2.0 = once in 10 million words. Measured (wordfreq 3.1.1): real caption words with a common synonym sit
