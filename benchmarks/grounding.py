@@ -18,17 +18,21 @@ caption.
     python3 benchmarks/grounding.py --output runs/grounding --json    # cached: a rerun skips what is done
     python3 benchmarks/grounding.py --default-only --lambda-zero-from runs/grounding/report.json
 
-With ``--output DIR`` captions are cached in ``DIR/captions.jsonl`` under a key of the
-item, the full settings and cgcap's code, so rerunning the same command only recomputes
-the reference metrics; ``DIR/report.json`` holds the last report.
+Each variant is an evaluation of the dataset (``cgcap.evaluation.grounding``: the same reader,
+actor and metrics as ``cgcap evaluate --dataset folder``), run in this process. With
+``--output DIR`` each keeps its predictions in ``DIR/evaluations/VARIANT-DIGEST``, the digest
+naming its captioning settings, the data and cgcap's code, so rerunning the same command
+captions only what changed and scores everything again; ``DIR/report.json`` holds the last
+report. Unless ``evaluation.decode_batch`` is set, inputs are decoded one at a time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import tempfile
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import cgcap  # noqa: E402,F401  (no hub by default, before transformers loads: docs/OFFLINE.md)
@@ -59,9 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lambda-zero-from", metavar="REPORT",
                         help="an earlier report.json whose lambda_mod=0 captions join this report (judged and "
                              "scored by the LM again) for comparison, e.g. with --default-only")
-    parser.add_argument("--no-fluency", action="store_true",
-                        help="skip the per-caption log-probability under the unsteered LM")
-    parser.add_argument("--output", help="folder for the caption cache and report.json")
+    parser.add_argument("--output", help="folder for the variants' evaluations (a rerun resumes them) and report.json")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     return parser.parse_args(argv)
 
@@ -131,41 +133,84 @@ def describe(settings) -> str:
             f"top_k {d.top_k}, iterations {d.num_iterations}, max_tokens {d.max_tokens}")
 
 
+def one_caption_at_a_time(settings):
+    """Unless ``evaluation.decode_batch`` is set, each input is decoded alone and written as it lands: s/caption
+    is then one caption's own time, as the tables in docs/RESULTS.md measured it."""
+    if settings.evaluation.decode_batch is not None:
+        return settings
+    alone = settings.evaluation.model_copy(update={"decode_batch": 1, "batch_size": 1})
+    return settings.model_copy(update={"evaluation": alone})
+
+
+def load_models(captioner, modalities: set[str | None], variants: dict) -> None:
+    """Loads the encoders and classifiers these captions will use, so that no caption's seconds include loading."""
+    from cgcap.decoding.plan import classifiers_in_use
+
+    needed = {"audio", "image"} if "video" in modalities else modalities & {"audio", "image"}
+    for modality in sorted(needed):
+        captioner.encoders[modality]  # noqa: B018 - lazy: loaded on first access
+    for options in variants.values():
+        settings = captioner.settings_for(options)
+        for spec in classifiers_in_use(settings.decoding, settings.models).values():
+            captioner.classifier_for(spec)
+
+
+@contextmanager
+def output_folder(output: str | None):
+    """``--output``, or a folder that lasts this run alone."""
+    if output:
+        yield Path(output)
+        return
+    with tempfile.TemporaryDirectory(prefix="grounding-") as folder:
+        yield Path(folder)
+
+
+def read_arguments(args: argparse.Namespace):
+    """The settings, the items, the variants and the earlier λ_mod = 0 rows the arguments ask for; a bad
+    setting, variant or item is refused here, before any model loads."""
+    from cgcap.config import with_decoding
+    from cgcap.evaluation.grounding import LAMBDA_ZERO_AND_DEFAULT, rows_of_variant, select_items
+    from cgcap.evaluation.run import check_judge
+
+    settings = one_caption_at_a_time(settings_from_args(args))
+    check_judge(settings)
+    ids = [key for key in args.ids.split(",") if key] if args.ids else None
+    items = select_items(args.data_root, modality=args.modality, ids=ids, limit=args.limit)
+    variants = {"default": {}} if args.default_only else dict(LAMBDA_ZERO_AND_DEFAULT)
+    for text in args.variant:
+        name, options = parse_variant(text)
+        with_decoding(settings, **options)
+        variants[name] = options
+    lambda_zero_rows = rows_of_variant(args.lambda_zero_from) if args.lambda_zero_from else None
+    return settings, items, variants, lambda_zero_rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from cgcap.captioner import Captioner
-    from cgcap.config import SettingsError, with_decoding
+    from cgcap.config import SettingsError
     from cgcap.data.datasets import DatasetError
-    from cgcap.evaluation.grounding import (LAMBDA_ZERO_AND_DEFAULT, CaptionCache, grounding_report,
-                                            load_grounding_items, rows_of_variant)
+    from cgcap.evaluation.grounding import grounding_report
+    from cgcap.evaluation.run import EvaluationError
 
     try:
-        settings = settings_from_args(args)
-        ids = [key for key in args.ids.split(",") if key] if args.ids else None
-        items = load_grounding_items(args.data_root, modality=args.modality, ids=ids, limit=args.limit)
-        variants = {"default": {}} if args.default_only else dict(LAMBDA_ZERO_AND_DEFAULT)
-        for text in args.variant:
-            name, options = parse_variant(text)
-            with_decoding(settings, **options)  # refused here, before any model loads
-            variants[name] = options
-        lambda_zero_rows = rows_of_variant(args.lambda_zero_from) if args.lambda_zero_from else None
+        settings, items, variants, lambda_zero_rows = read_arguments(args)
     except (SettingsError, DatasetError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not items:
         print("error: no items selected", file=sys.stderr)
         return 2
-    cache = CaptionCache(Path(args.output) / "captions.jsonl") if args.output else None
-
-    def progress(done: int, total: int, row, cached: bool) -> None:
-        how = "cached" if cached else f"{row.seconds:.1f} s"
-        text = row.caption if row.error is None else f"ERROR {row.error}"
-        print(f"[{done}/{total}] {row.id} {row.variant} ({how}, hit={_cell(row.hit)}): {text}", file=sys.stderr,
-              flush=True)
-
     captioner = Captioner.from_settings(settings)
-    report = grounding_report(captioner, items, variants, cache=cache, progress=progress,
-                              fluency=not args.no_fluency, lambda_zero_rows=lambda_zero_rows)
+    load_models(captioner, {item.modality for item in items}, variants)
+    try:
+        # The evaluations print each caption as it lands; stdout is kept for the report.
+        with output_folder(args.output) as output, redirect_stdout(sys.stderr):
+            report = grounding_report(captioner, args.data_root, [item.id for item in items], output, variants,
+                                      lambda_zero_rows)
+    except EvaluationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.output:
         (Path(args.output) / "report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
     print(report.model_dump_json(indent=1) if args.json else describe(settings) + "\n\n" + format_report(report))

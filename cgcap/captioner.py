@@ -75,6 +75,14 @@ class Captioner:
         device = resolve_device(settings.models.device)
         return cls(settings, load(settings.models.language_model, task="causal-lm", device=device))
 
+    def with_settings(self, settings: Settings) -> "Captioner":
+        """A captioner for ``settings`` over this one's loaded models (the language model, the encoders and the
+        classifiers loaded so far or later): for other decoding settings, never other models."""
+        if settings.models != self.settings.models:
+            raise ValueError("with_settings shares this captioner's models: the model settings must not change")
+        return Captioner(settings, self.lm, self._classifier, self.encoders, classifier_loader=self.classifier_for,
+                         decode=self.decode)
+
     def classifier_for(self, spec: str) -> CandidateScorer:
         """The classifier named ``spec``, loaded on first use: plain ZeroCap (λ1 = 0) never loads one."""
         if self._classifier is not None:

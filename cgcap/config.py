@@ -113,11 +113,13 @@ class DecodingSettings(_Section):
     )
 
     @property
-    def scores_once(self) -> bool:
+    def scores_each_token_once(self) -> bool:
+        """Whether a token's candidates are scored once, not at every iteration (``score_once`` or ``speed: fast``)."""
         return self.score_once or self.speed == "fast"
 
     @property
-    def stops_early(self) -> bool:
+    def stops_iterations_early(self) -> bool:
+        """Whether a token's iterations may end early (``early_stop`` or ``speed: fast``)."""
         return self.early_stop or self.speed == "fast"
 
     @property

@@ -33,7 +33,7 @@ class Classifier:
 
         mlflow.set_tracking_uri(tracking_uri(settings.tracking.tracking_uri))
         from cgcap.classifier import TextClassifier
-        from cgcap.decoding.prompts import classifiers_in_use
+        from cgcap.decoding.plan import classifiers_in_use
 
         self.default = settings.models.classifier
         self.device = resolve_device(settings.models.device)

@@ -14,7 +14,7 @@ from cgcap.config import Settings
 from cgcap.models import ModelNotFoundError, known_models
 from cgcap.serving.api import create_app
 from cgcap.serving.errors import invalid, overloaded, unavailable
-from cgcap.decoding.prompts import classifier_specs
+from cgcap.decoding.plan import classifier_specs
 from cgcap.serving.options import CaptionOptions, request_guide
 from cgcap.serving.schemas import CaptionResponse, DeploymentStats, HealthResponse, ModelsResponse
 

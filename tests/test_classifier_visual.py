@@ -5,7 +5,7 @@ import pytest
 from cgcap.classifier import visual
 from cgcap.classifier.model import TextClassifier
 from cgcap.config import load_settings
-from cgcap.decoding.prompts import classifier_specs, guide_for
+from cgcap.decoding.plan import classifier_specs, guide_for
 
 SIGHTS = ["A red bicycle leans against a white wall.", "Two children build a sandcastle on the beach.",
           "A tabby cat sleeps on a blue sofa.", "Snow covers the roofs of a small village."]

@@ -265,7 +265,7 @@ def test_a_local_run_prepares_its_models_one_off_steps_before_ray_starts_and_a_c
                                                 "models.classifier=test:prepared-classifier",
                                                 "models.image_classifier=test:unbuildable",
                                                 "models.judge_classifier=tiny:bert-classifier"])
-    from cgcap.decoding.prompts import classifiers_in_use
+    from cgcap.decoding.plan import classifiers_in_use
 
     assert classifiers_in_use(settings.decoding, settings.models)["image"] == "test:unbuildable"
     # The image guide cannot be built here (its loading fails later, naming why); tiny and hub specs have no step.

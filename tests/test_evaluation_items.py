@@ -121,6 +121,31 @@ def test_each_item_is_decoded_and_embedded_once_for_captioning_and_similarity(ac
     assert row.input_caption_similarity == pytest.approx(float(expected), abs=1e-5)
 
 
+def test_a_prediction_keeps_the_decoded_caption_and_what_only_the_captioning_models_can_say(actor, tmp_path):
+    from cgcap.metrics.fluency import mean_log_probability
+
+    path = str(write_tone(tmp_path / "tone.wav"))
+    row = actor.caption_item("tone.wav", path)
+    result = actor.captioner.caption(path)  # the same settings and models: the same caption
+    assert row.caption_with_prompt == row.whole_caption == result.caption
+    assert row.lm_logprob == pytest.approx(mean_log_probability(actor.captioner.lm, result.caption, result.prompt))
+    assert row.wanted_label == actor.settings.decoding.wanted_label
+    assert row.tokens == result.timings["tokens"] and row.ended_on_own == result.beams[0].finished
+    assert row.input_words is None  # the tiny CLAP has no words of its own for its input
+
+
+def test_a_captioner_with_other_decoding_settings_shares_the_loaded_models(actor):
+    from cgcap.config import with_decoding
+
+    other = actor.captioner.with_settings(with_decoding(actor.settings, lambda_modality=0.0))
+    assert other.lm is actor.captioner.lm and other.encoders is actor.captioner.encoders
+    assert other.classifier is actor.captioner.classifier
+    assert other.settings.decoding.lambda_modality == 0.0
+    with pytest.raises(ValueError, match="model settings"):
+        actor.captioner.with_settings(actor.settings.model_copy(update={"models": actor.settings.models.model_copy(
+            update={"classifier": "minilm-l6"})}))
+
+
 def test_out_of_memory_is_retried_once_then_costs_only_its_row(actor, counting, tmp_path):
     path = str(write_tone(tmp_path / "tone.wav"))
     counting.out_of_memory = 1

@@ -169,21 +169,31 @@ def test_evaluations_of_a_dataset_with_word_lists_report_hit_rate_real_words_and
 
     from cgcap.data.datasets import read_folder
     from cgcap.evaluation.predictions import Prediction
-    from cgcap.evaluation.scoring import grounding_metrics
+    from cgcap.evaluation.scoring import aggregate, caption_figures
 
     for name in ("bell.wav", "cat.png", "dog.png"):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "content_words.json").write_text(json.dumps({"bell.wav": ["bell"], "cat.png": ["cat", "kitten"],
                                                               "dog.png": ["dog"]}))
     predictions = {
-        "bell.wav": Prediction(id="bell.wav", prompt="Audio of a", caption="bells ringing.", ended_on_own=True),
-        "cat.png": Prediction(id="cat.png", prompt="Image of a", caption="kitten zzqxv", ended_on_own=False),
+        "bell.wav": Prediction(id="bell.wav", prompt="Audio of a", caption="bells ringing.", ended_on_own=True,
+                               input_words="church bell chime", classifier_score=0.8),
+        "cat.png": Prediction(id="cat.png", prompt="Image of a", caption="kitten zzqxv", ended_on_own=False,
+                              input_words="tabby tiger", classifier_score=0.4),
         "dog.png": Prediction(id="dog.png", error="unreadable media: empty"),
     }
-    report = grounding_metrics(read_folder(tmp_path), predictions)
-    assert report.corpus["hit_rate"] == pytest.approx(1.0)  # both captions name their content; failures not counted
-    assert report.corpus["ends_on_own_share"] == pytest.approx(0.5)
-    assert report.corpus["real_word_share"] == pytest.approx(3 / 4)  # "zzqxv" is not a word
-    assert report.per_item["cat.png"] == {"real_word_share": 0.5, "hit": 1.0, "ended_on_own": 0.0}
+    report = caption_figures(read_folder(tmp_path), predictions)
+    figures = aggregate(report, list(predictions))
+    assert figures["hit_rate"] == pytest.approx(1.0)  # both captions name their content; failures not counted
+    assert figures["ends_on_own_share"] == pytest.approx(0.5)
+    assert figures["real_word_share"] == pytest.approx(3 / 4)  # "zzqxv" is not a word
+    assert figures["tagger_hit_rate"] == pytest.approx(0.5)  # the tagger's words name the bell, not the cat
+    assert figures["hit_rate_where_tagger_hits"] == pytest.approx(1.0)
+    assert figures["wanted_label_probability"] == pytest.approx(0.6)  # no judge: the guide's own scores
+    assert report.per_item["cat.png"] == {"real_words": 1.0, "words": 2.0, "real_word_share": 0.5, "hit": 1.0,
+                                          "tagger_hit": 0.0, "wellformed": 0.0, "ended_on_own": 0.0,
+                                          "wanted_label_probability": 0.4}
+    assert report.reasons["cat.png"]["wellformed"]  # why "Image of a kitten zzqxv" does not read as English
+    assert aggregate(report, ["cat.png"])["hit_rate"] == 1.0 and aggregate(report, ["dog.png"]) == {}
     (tmp_path / "content_words.json").unlink()
-    assert "hit_rate" in grounding_metrics(read_folder(tmp_path), predictions).unavailable
+    assert "hit_rate" in caption_figures(read_folder(tmp_path), predictions).unavailable

@@ -184,11 +184,27 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
         assert not row["ends_on_own"] or caption.endswith(".")
         assert float(seconds) > 0
 
-    # A rerun with the same settings reads every caption back from the cache.
+    # A rerun with the same settings resumes both variants' evaluations: it captions nothing again.
     assert benchmark.main(args + ["--json"]) == 0
     again = capsys.readouterr()
-    assert again.err.count("(cached") == 4
-    assert [row["caption"] for row in json.loads(again.out)["rows"]] == [row["caption"] for row in report["rows"]]
+    assert again.err.count("resumed 2 caption(s)") == 2
+    assert json.loads(again.out)["rows"] == report["rows"]
+
+    # The default alone, against the λ_mod = 0 captions of the first report, gives the same comparison.
+    alone = ["--default-only", "--lambda-zero-from", str(tmp_path / "run" / "report.json"), "--json"]
+    assert benchmark.main(args + alone) == 0
+    joined = json.loads(capsys.readouterr().out)
+    assert _by_key(joined["rows"], "id") == _by_key(report["rows"], "id")
+    assert _by_key(joined["summary"], "modality") == _by_key(report["summary"], "modality")
+    default = _by_key(report["summary"], "modality")[("default", "all")]
+    pairs = [(rows[(item, "default")]["lm_logprob"], rows[(item, "lambda_mod=0")]["lm_logprob"])
+             for item in ("audio/bell.oga", "image/chelsea.png")]
+    gaps = [steered - plain for steered, plain in pairs if steered is not None and plain is not None]
+    assert default["lm_logprob_vs_lambda_zero"] == (pytest.approx(sum(gaps) / len(gaps)) if gaps else None)
+
+
+def _by_key(entries: list[dict], name: str) -> dict[tuple[str, str], dict]:
+    return {(entry["variant"], entry[name]): entry for entry in entries}
 
 
 @pytest.mark.slow  # runs the real taggers over the dev set
@@ -196,14 +212,22 @@ def test_the_tagger_ceiling_says_whether_the_taggers_own_words_name_the_content(
     # ImageNet-1k has no astronaut, space suit or shuttle-crew class: no caption steered by its
     # class names can be expected to say "astronaut", and the report must tell that apart
     # from a decoder that ignores a tagger which did name the cat.
-    from types import SimpleNamespace
-
+    from cgcap.config import LimitSettings
+    from cgcap.data.media import decode_media
     from cgcap.encoders import load_encoder
-    from cgcap.evaluation.grounding import load_grounding_items, tagger_names_content
+    from cgcap.encoders.input_scoring import input_scorer
+    from cgcap.evaluation.predictions import Prediction
+    from cgcap.evaluation.scoring import caption_figures
 
     encoders = {"image": load_encoder("efficientnet-lite2-minilm"), "audio": load_encoder("yamnet-minilm")}
-    captioner = SimpleNamespace(encoders=encoders)
-    items = {item.id: item for item in load_grounding_items(devset)}
-    assert tagger_names_content(captioner, items["image/chelsea.png"]) is True  # Egyptian cat, tiger cat, tabby
-    assert tagger_names_content(captioner, items["image/astronaut.png"]) is False  # bobsled, barbell, ski, ...
-    assert tagger_names_content(captioner, items["audio/speech-door.wav"]) is True  # Speech
+    manifest = read_dataset("folder", devset)
+    predictions = {}
+    for item in manifest.items:
+        # The words the actor records with each prediction: those its input's scorer offers the decoder.
+        words = input_scorer(decode_media(item.media_path, LimitSettings()), encoders).content_words
+        predictions[item.id] = Prediction(id=item.id, prompt=AUDIO, caption="thing.", input_words=" ".join(words))
+    figures = caption_figures(manifest, predictions).per_item
+    tagger_hit = {key: values["tagger_hit"] for key, values in figures.items()}
+    assert tagger_hit["image/chelsea.png"] == 1.0  # Egyptian cat, tiger cat, tabby
+    assert tagger_hit["image/astronaut.png"] == 0.0  # bobsled, barbell, ski, ...
+    assert tagger_hit["audio/speech-door.wav"] == 1.0  # Speech

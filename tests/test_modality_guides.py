@@ -9,7 +9,7 @@ import pytest
 
 from cgcap.captioner import Captioner
 from cgcap.config import load_settings
-from cgcap.decoding.prompts import classifier_specs, classifiers_in_use, guide_for
+from cgcap.decoding.plan import classifier_specs, classifiers_in_use, guide_for
 from decoding_scorers import LetterShareScorer, RecordingScorer
 
 PER_MODALITY = ["models.classifier=tiny:bert-classifier", "models.image_classifier=tiny:bert-classifier@7",
@@ -107,7 +107,7 @@ def test_no_classifier_is_loaded_for_a_modality_at_lambda1_zero(tiny, samples):
 
 
 def test_an_evaluation_run_records_which_classifier_steered_each_modality():
-    from cgcap.decoding.prompts import ClassifierGuide
+    from cgcap.decoding.plan import ClassifierGuide
     from cgcap.evaluation.predictions import Prediction
     from cgcap.evaluation.recording import guide_params
 

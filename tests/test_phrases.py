@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cgcap.decoding.prompts import with_article
+from cgcap.decoding.articles import with_article
 from cgcap.encoders.efficientnet import imagenet_class_names
 from cgcap.encoders.phrases import class_phrase, fallback_phrase, load_phrases, phrase_words
 from cgcap.encoders.yamnet import audioset_class_names

@@ -6,7 +6,8 @@ import pytest
 
 from cgcap.captioner import Captioner
 from cgcap.config import load_settings
-from cgcap.decoding.prompts import indefinite_article, settings_for_modalities, split_prompt, with_article, without_prompt
+from cgcap.decoding.articles import indefinite_article, split_prompt, with_article, without_prompt
+from cgcap.decoding.plan import settings_for_modalities
 from cgcap.metrics.grounding import count_real_words, names_content
 
 SAMPLES = Path(__file__).resolve().parents[1] / "cgcap" / "samples"

@@ -48,6 +48,16 @@ class CaptionItem(BaseModel):
     references: list[str] = Field(default_factory=list)
     missing: bool = False  # the media file is not on disk
 
+    @property
+    def modality(self) -> str | None:
+        """audio, image or video, as the file's extension says (known before, or without, reading it)."""
+        suffix = Path(self.media_path).suffix.lower()
+        for modality, extensions in (("audio", AUDIO_EXTENSIONS), ("image", IMAGE_EXTENSIONS),
+                                     ("video", VIDEO_EXTENSIONS)):
+            if suffix in extensions:
+                return modality
+        return None
+
 
 class DatasetManifest(BaseModel):
     dataset: str

@@ -24,7 +24,7 @@ from cgcap.decoding.beam_search import BeamSearch
 from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.context_cache import ContextCache, KeyValue
 from cgcap.decoding.guidance import Candidates, Guidance, score_candidates, wanted_probability
-from cgcap.decoding.prompts import with_article
+from cgcap.decoding.articles import with_article
 from cgcap.decoding.result import Beam, CaptionResult
 from cgcap.decoding.rules import LogitRules, Rows, build_rules
 from cgcap.decoding.score_cache import CachedScorer
@@ -152,7 +152,7 @@ class ContextCacheOptimizer:
         """Each steering input's logits at its final C + Δ."""
         flat = [tensor for pair in delta for tensor in pair]
         # score_once: the unshifted top-k, scored once, is every iteration's target.
-        once = [job for job in jobs if job.settings.scores_once]
+        once = [job for job in jobs if job.settings.scores_each_token_once]
         fixed = dict(zip(once, score_candidates([job.candidates_from(log_q) for job in once])))
         final: dict[CaptionJob, torch.Tensor] = {}  # early_stop: logits already at the final Δ
         previous_top: dict[CaptionJob, torch.Tensor] = {}
@@ -164,7 +164,7 @@ class ContextCacheOptimizer:
             if iteration > 0:
                 logits = self.model(last, cache=context.shifted(delta), use_cache=True,
                                     **inputs).logits[:, -1].float()
-            for job in [job for job in updating if job.settings.stops_early]:
+            for job in [job for job in updating if job.settings.stops_iterations_early]:
                 top = logits[job.span].detach().argmax(dim=-1)
                 if job in previous_top and torch.equal(top, previous_top[job]):
                     final[job] = logits[job.span].detach()  # already at the final Δ: no more forward for it

@@ -14,7 +14,7 @@ import torch
 from cgcap.config import DecodingSettings
 from cgcap.decoding.content_candidates import ContentCandidates
 from cgcap.decoding.losses import expected_classifier_loss, fluency_loss, target_loss
-from cgcap.decoding.plan import classifier_counts, modality_counts
+from cgcap.decoding.plan import uses_classifier, uses_encoders
 from cgcap.decoding.score_cache import CachedScorer, score_together
 
 
@@ -48,8 +48,8 @@ class Guidance:
         self.content = content if content and modality is not None and settings.lambda_modality > 0 else None
         self.pieces = pieces
         self.additive = settings.classifier_form == "additive"
-        self.modality = modality if modality is not None and modality_counts(settings) else None
-        self.classifier = classifier if classifier is not None and classifier_counts(settings) else None
+        self.modality = modality if modality is not None and uses_encoders(settings) else None
+        self.classifier = classifier if classifier is not None and uses_classifier(settings) else None
 
     @property
     def steers(self) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cgcap.decoding.prompts import ClassifierGuide
+from cgcap.decoding.plan import ClassifierGuide
 
 
 class Beam(BaseModel):
@@ -24,7 +24,7 @@ class CaptionResult(BaseModel):
     input: str | None = None  # file name or id; None in text-only mode
     modality: str | None = None  # audio, image, video or None (text-only)
     # the text the caption continues; caption and beam texts start with it (a final "a" perhaps written "an":
-    # decoding.article; prompts.split_prompt finds it in either form)
+    # decoding.article; articles.split_prompt finds it in either form)
     prompt: str | None = None
     caption: str
     beams: list[Beam]

@@ -13,11 +13,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from cgcap.config import Settings, build_settings
-from cgcap.decoding.prompts import split_prompt
+from cgcap.decoding.articles import split_prompt
+from cgcap.decoding.result import CaptionResult
 from cgcap.evaluation.predictions import Prediction
+
+if TYPE_CHECKING:
+    from cgcap.captioner import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +40,13 @@ class Prepared:
 class CaptioningActor:
     """Callable class for ``Dataset.map_batches``; built once per actor, reused for every batch."""
 
-    def __init__(self, settings_data: dict[str, Any]):
+    def __init__(self, settings_data: dict[str, Any], captioner: "Captioner | None" = None):
+        """``captioner``: one already holding these settings and their loaded models (a run in this process
+        shares them); by default the actor loads its own."""
         from cgcap.captioner import Captioner
 
         self.settings: Settings = build_settings(settings_data)
-        self.captioner = Captioner.from_settings(self.settings)
+        self.captioner = captioner if captioner is not None else Captioner.from_settings(self.settings)
         self.decode_batch = self.settings.evaluation.decode_batch_for(self.captioner.device)
 
     def __call__(self, batch):
@@ -126,21 +132,28 @@ class CaptioningActor:
         scorer = self.captioner.input_scorer(media)
         return Prepared(key, name, media, scorer, time.perf_counter() - started)
 
-    @staticmethod
-    def _row(item: Prepared, result, seconds: float) -> Prediction:
+    def _row(self, item: Prepared, result: CaptionResult, seconds: float) -> Prediction:
+        """The item's prediction, with the figures that need its input or the captioning models."""
+        from cgcap.metrics.fluency import mean_log_probability
         from cgcap.metrics.grounding import ends_on_own
 
         best = next((beam for beam in result.beams if beam.text == result.caption), None)
         prompt, caption = split_prompt(result.caption, result.prompt)  # the prompt as written: "Audio of an"
+        words = getattr(item.scorer, "content_words", None)
         return Prediction(
             id=item.key,
             caption=caption,
             prompt=prompt or result.prompt,
+            caption_with_prompt=result.caption,
             modality=result.modality,
             input_caption_similarity=float(item.scorer.score([caption])[0]),
             modality_score=best.modality_score if best else None,
             classifier_score=best.classifier_score if best else None,
+            wanted_label=result.settings["decoding"]["wanted_label"],
+            lm_logprob=mean_log_probability(self.captioner.lm, result.caption, result.prompt),
+            input_words=" ".join(words) if words else None,
             seconds=seconds,
+            tokens=int(result.timings.get("tokens", 0)),
             ended_on_own=ends_on_own(result),
             model_ids=json.dumps(result.model_ids),
             guide=result.guide.model_dump_json() if result.guide is not None else None,

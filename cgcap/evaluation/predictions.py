@@ -17,18 +17,37 @@ from pydantic import BaseModel
 
 
 class Prediction(BaseModel):
+    """One item's caption and what only the actor, holding the item's media and the captioning models, can say
+    about it. Every metric is computed from these fields (``cgcap.evaluation.scoring``)."""
+
     id: str
     caption: str | None = None  # the words after the prompt, as scored against references; None when it failed
-    prompt: str | None = None  # what the caption continues ("Audio of a", "Image of a")
+    prompt: str | None = None  # the prompt as the caption writes it ("Audio of a", "Audio of an", "Image of a")
+    # Exactly as the decoder returned it ("Audio of an alarm."): what hit, real words, well-formedness, fluency
+    # and the judge read. The prompt and caption above, joined, may differ from it ("Audio of abell" is glued).
+    caption_with_prompt: str | None = None
     error: str | None = None  # why the item has no caption: missing or unreadable media, ...
     modality: str | None = None
     input_caption_similarity: float | None = None  # cos(input, caption) per item: CLAP-S / CLIP-S, or SPEC-S for a tagger encoder
     modality_score: float | None = None  # the decoder's own score of prompt + caption
     classifier_score: float | None = None  # the guide classifier's P(wanted label)
+    wanted_label: int | None = None  # the label this item's modality steers towards, which a judge scores too
+    # Mean log-probability per caption token under the unsteered language model (cgcap.metrics.fluency).
+    lm_logprob: float | None = None
+    # The encoder's own words for the input (a tagger's top class names), space-separated; None for CLAP / CLIP.
+    input_words: str | None = None
     seconds: float | None = None
+    tokens: int | None = None  # caption tokens the decoder wrote
     ended_on_own: bool | None = None  # the caption ended with the end token, not at max_tokens
     model_ids: str | None = None  # JSON of CaptionResult.model_ids: the exact models behind the caption
     guide: str | None = None  # JSON of CaptionResult.guide: the classifier that steered this item; None at λ1 = 0
+
+    @property
+    def whole_caption(self) -> str | None:
+        """The caption with its prompt, as the decoder returned it; rebuilt for rows written before it was kept."""
+        if self.caption is None:
+            return None
+        return self.caption_with_prompt or " ".join(filter(None, (self.prompt, self.caption)))
 
 
 class PredictionStore:

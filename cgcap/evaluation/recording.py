@@ -49,12 +49,6 @@ def run_params(request, settings: Settings, manifest: DatasetManifest, predictio
     return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
 
 
-def mean_seconds(predictions: dict[str, Prediction]) -> float | None:
-    """Mean seconds per captioned item (the actor's time from file to caption)."""
-    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
-    return sum(seconds) / len(seconds) if seconds else None
-
-
 def guide_params(predictions) -> dict[str, str]:
     """``guide.<modality>``: which classifier steered that modality's items, towards which label ("none" at λ1 = 0)."""
     seen: dict[str, set[str]] = {}
@@ -134,9 +128,6 @@ def record_run(request, settings: Settings, manifest, predictions, report: Metri
     files = write_reports(output / "report", manifest, predictions, report, counts)
     metrics = dict(report.corpus)
     metrics.update({key: float(value) for key, value in counts.items()})
-    seconds = mean_seconds(predictions)
-    if seconds is not None:
-        metrics["seconds_per_item"] = seconds
     tags = {"cgcap.kind": "evaluation", "cgcap.dataset": manifest.dataset, "cgcap.output": str(output.resolve())}
     # Unavailable metrics are tagged with the reason rather than logged as 0.
     tags.update({f"unavailable.{name}": reason[:5000] for name, reason in report.unavailable.items()})

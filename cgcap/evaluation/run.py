@@ -4,6 +4,8 @@ Architecture (docs/ARCHITECTURE.md, "The job path"): the manifest becomes a
 ``ray.data.Dataset``; ``map_batches`` runs ``CaptioningActor`` over an actor pool;
 the driver writes each batch it receives as its own part file, so the output folder
 needs no storage shared with the workers, and a rerun skips ids already written.
+``--in-process`` runs the same actor class in the driver instead. ``score_dataset`` is the
+same evaluation without its MLflow run, as the grounding benchmark uses it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import statistics
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +27,10 @@ from cgcap.config import Settings, SettingsError
 from cgcap.data.datasets import DatasetManifest, read_dataset
 from cgcap.evaluation.lock import OutputFolderBusy, OutputFolderLock
 from cgcap.evaluation.predictions import Prediction, PredictionStore
+from cgcap.metrics.report import MetricReport
+
+if TYPE_CHECKING:
+    from cgcap.captioner import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ class EvaluationOutcome(BaseModel):
 
 
 def check_judge(settings: Settings) -> None:
-    from cgcap.decoding.prompts import classifiers_in_use
+    from cgcap.decoding.plan import classifiers_in_use
 
     judge = settings.models.judge_classifier
     guides = classifiers_in_use(settings.decoding, settings.models)
@@ -116,7 +124,7 @@ def prepare_before_local_ray(settings: Settings) -> list[str]:
     The actors then read the cache. On two cores the fine-tune took 104 s inside an actor beside Ray's own
     processes and 92 s alone, and its lines print without an actor's prefix. On a cluster each node's
     actors prepare their own cache, so this runs only for a local Ray."""
-    from cgcap.decoding.prompts import classifiers_in_use
+    from cgcap.decoding.plan import classifiers_in_use
     from cgcap.models.store import prepare_model
 
     models = settings.models
@@ -171,11 +179,14 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
     return written
 
 
-def caption_in_process(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True) -> int:
-    """The same actor class called here, batch by batch: for runs so small that starting Ray dominates."""
+def caption_in_process(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True,
+                       models_from: Captioner | None = None) -> int:
+    """The same actor class called here, batch by batch: for runs so small that starting Ray dominates.
+    ``models_from``: a captioner whose loaded models the actor shares (for these settings' decoding)."""
     from cgcap.evaluation.actor import CaptioningActor
 
-    actor = CaptioningActor(settings.model_dump(mode="json"))
+    captioner = models_from.with_settings(settings) if models_from is not None else None
+    actor = CaptioningActor(settings.model_dump(mode="json"), captioner=captioner)
     written, size = 0, settings.evaluation.batch_size
     for start in range(0, len(items), size):
         rows = actor.caption_items([(item["id"], item["media_path"]) for item in items[start:start + size]])
@@ -190,17 +201,61 @@ def caption_in_process(items: list[dict], settings: Settings, store: PredictionS
 def print_captions(rows: list[Prediction]) -> None:
     """One line per item, ``id<TAB>caption`` (or the error), as the job's user reads them."""
     for row in rows:
-        text = " ".join(filter(None, (row.prompt, row.caption))) if row.caption is not None else None
+        text = row.whole_caption
         took = f"\t({row.seconds:.1f} s)" if row.seconds is not None else ""
         print(f"{row.id}\t{text if text is not None else 'ERROR ' + str(row.error)}{took}", flush=True)
 
 
 def run_evaluation(request: EvaluationRequest, settings: Settings) -> EvaluationOutcome:
+    """Caption what the output folder lacks, score every prediction, and log one MLflow run."""
+    from cgcap import tracking
+    from cgcap.evaluation.recording import record_run
+
+    with opened_output(request, settings) as (manifest, output):
+        # The metrics' models load from the configured store: a missing judge fails in seconds, not after captioning.
+        tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
+        scored = caption_and_score(request, settings, manifest, output)
+        run_id = record_run(request, settings, manifest, scored.predictions, scored.report, scored.counts, output)
+    seconds = [row.seconds for row in scored.predictions.values() if row.seconds is not None]
+    return EvaluationOutcome(run_id=run_id, output=str(output), metrics=scored.report.corpus,
+                             unavailable=scored.report.unavailable, counts=scored.counts,
+                             seconds_per_item=scored.report.corpus.get("seconds_per_item"),
+                             seconds_per_caption=float(statistics.median(seconds)) if seconds else None)
+
+
+def score_dataset(request: EvaluationRequest, settings: Settings,
+                  models_from: Captioner | None = None) -> ScoredDataset:
+    """An evaluation without its MLflow run: caption what the output folder lacks and score every prediction.
+    Given ``models_from``, the captions are made in this process with that captioner's loaded models; the
+    grounding benchmark evaluates each of its decoding variants so."""
+    from cgcap import tracking
+
+    with opened_output(request, settings) as (manifest, output):
+        tracking.use_store_for(settings)  # a registered judge resolves against the settings' store
+        return caption_and_score(request, settings, manifest, output, models_from)
+
+
+@dataclass
+class ScoredDataset:
+    """A dataset's predictions under ``settings`` and their metrics."""
+
+    manifest: DatasetManifest
+    predictions: dict[str, Prediction]  # by item id, in manifest order
+    report: MetricReport
+    counts: dict[str, int]
+    settings: Settings
+
+
+@contextmanager
+def opened_output(request: EvaluationRequest, settings: Settings) -> Iterator[tuple[DatasetManifest, Path]]:
+    """The request's manifest and its output folder, locked for the block and checked to hold only predictions
+    of these settings and data."""
     check_judge(settings)
     manifest = read_dataset(request.dataset, request.data_root, request.split).select(request.ids, request.limit)
     output = Path(request.output)
     with locked_output(output):
-        return _evaluate(request, settings, manifest, output)
+        _check_output(output, settings, manifest)
+        yield manifest, output
 
 
 @contextmanager
@@ -213,25 +268,15 @@ def locked_output(output: Path) -> Iterator[None]:
         raise EvaluationError(str(busy)) from None
 
 
-def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetManifest,
-              output: Path) -> EvaluationOutcome:
-    from cgcap import tracking
-    from cgcap.evaluation.recording import mean_seconds, record_run
+def caption_and_score(request: EvaluationRequest, settings: Settings, manifest: DatasetManifest, output: Path,
+                      models_from: Captioner | None = None) -> ScoredDataset:
     from cgcap.evaluation.scoring import load_metric_models, score_predictions
 
-    _check_output(output, settings, manifest)
-    # The metrics' models load now, from the configured store: a missing judge fails in seconds, not after captioning.
-    tracking.configure(settings.tracking.tracking_uri, settings.tracking.experiment)
-    metric_models = load_metric_models(settings, needs_bertscore=any(item.references for item in manifest.items))
+    metric_models = load_metric_models(settings, needs_bertscore=manifest.has_references)
     store = PredictionStore(output)
     done = store.done_ids()
     if request.echo:
-        # A resumed run shows the captions it already has, so its output is the whole dataset's.
-        order = {item.id: index for index, item in enumerate(manifest.items)}
-        resumed = sorted((row for row in store.read() if row.id in done and row.id in order), key=lambda r: order[r.id])
-        if resumed:
-            print(f"resumed {len(resumed)} caption(s) already in {output}:", flush=True)
-            print_captions(resumed)
+        _print_resumed(manifest, store, done, output)
     missing = [item for item in manifest.items if item.missing and item.id not in done]
     if missing:
         for item in missing:
@@ -241,17 +286,21 @@ def _evaluate(request: EvaluationRequest, settings: Settings, manifest: DatasetM
                for item in manifest.items if not item.missing and item.id not in done]
     log.info("%s/%s: %d items, %d already done, %d missing, %d to caption", manifest.dataset, manifest.split,
              len(manifest.items), len(done & {i.id for i in manifest.items}), len(missing), len(pending))
-    if pending:
-        if request.in_process:
-            caption_in_process(pending, settings, store, echo=request.echo)
-        else:
-            caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
+    if pending and (request.in_process or models_from is not None):
+        caption_in_process(pending, settings, store, echo=request.echo, models_from=models_from)
+    elif pending:
+        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
 
-    wanted = {item.id for item in manifest.items}
-    predictions = {row.id: row for row in store.read() if row.id in wanted}
+    rows = {row.id: row for row in store.read()}
+    predictions = {item.id: rows[item.id] for item in manifest.items if item.id in rows}
     report, counts = score_predictions(manifest, predictions, settings, metric_models)
-    run_id = record_run(request, settings, manifest, predictions, report, counts, output)
-    seconds = [row.seconds for row in predictions.values() if row.seconds is not None]
-    return EvaluationOutcome(run_id=run_id, output=str(output), metrics=report.corpus,
-                             unavailable=report.unavailable, counts=counts, seconds_per_item=mean_seconds(predictions),
-                             seconds_per_caption=float(statistics.median(seconds)) if seconds else None)
+    return ScoredDataset(manifest, predictions, report, counts, settings)
+
+
+def _print_resumed(manifest: DatasetManifest, store: PredictionStore, done: set[str], output: Path) -> None:
+    """A resumed run shows the captions it already has, so its output is the whole dataset's."""
+    order = {item.id: index for index, item in enumerate(manifest.items)}
+    resumed = sorted((row for row in store.read() if row.id in done and row.id in order), key=lambda r: order[r.id])
+    if resumed:
+        print(f"resumed {len(resumed)} caption(s) already in {output}:", flush=True)
+        print_captions(resumed)

@@ -10,8 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from cgcap.config import Settings
-from cgcap.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, CaptionItem, DatasetManifest
-from cgcap.decoding.prompts import classifier_specs, settings_for_modalities
+from cgcap.data.datasets import CaptionItem, DatasetManifest
+from cgcap.decoding.plan import classifier_specs, settings_for_modalities
 
 # The quality an experiment compares, first found wins: whether captions name their content, then caption
 # metrics against references, then the modality encoder's cosine. Any metric name may be asked for instead.
@@ -49,20 +49,11 @@ def parse_guide(text: str) -> tuple[str, GuideChoice]:
     return name.strip(), GuideChoice(classifier=spec.strip(), wanted_label=int(label))
 
 
-def item_modality(item: CaptionItem) -> str | None:
-    suffix = Path(item.media_path).suffix.lower()
-    for modality, extensions in (("audio", AUDIO_EXTENSIONS), ("image", IMAGE_EXTENSIONS), ("video", VIDEO_EXTENSIONS)):
-        if suffix in extensions:
-            return modality
-    return None
-
-
 def items_by_modality(manifest: DatasetManifest) -> dict[str, list[CaptionItem]]:
     grouped: dict[str, list[CaptionItem]] = {}
     for item in manifest.items:
-        modality = item_modality(item)
-        if modality is not None:
-            grouped.setdefault(modality, []).append(item)
+        if item.modality is not None:
+            grouped.setdefault(item.modality, []).append(item)
     return grouped
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import torch
 
-from cgcap.decoding.prompts import split_prompt
+from cgcap.decoding.articles import split_prompt
 
 
 def _start_id(tokenizer) -> int | None:

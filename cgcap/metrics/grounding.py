@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cgcap.decoding.prompts import split_prompt
+from cgcap.decoding.articles import split_prompt
 from cgcap.decoding.result import CaptionResult
 
 # A word is "real" at a Zipf frequency of at least 1.5 in wordfreq 3.1.1's English list

@@ -38,7 +38,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from cgcap.decoding.prompts import indefinite_article, split_prompt
+from cgcap.decoding.articles import indefinite_article, split_prompt
 from cgcap.encoders.phrases import PROPER_ADJECTIVES
 from cgcap.metrics.grounding import word_forms
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from cgcap.config import DecodingSettings, ModelSettings, ServeSettings, Settings, SettingsError, with_decoding
-from cgcap.decoding.prompts import ClassifierGuide, classifier_specs
+from cgcap.decoding.plan import ClassifierGuide, classifier_specs
 from cgcap.serving.errors import RequestRejected, invalid
 
 Modality = Literal["audio", "image", "video"]
