@@ -188,6 +188,11 @@ class ServeSettings(_Section):
     max_batch_rows: int = Field(16, ge=1, le=4096, description="rows (input x beam) one decoder replica decodes together")
     max_waiting_captions: int = Field(
         16, ge=0, le=4096, description="captions waiting to join a decoder replica's loop; one more gets a 503")
+    decoder_threads: int | None = Field(
+        2, ge=1, le=256,
+        description="torch threads of a decoder replica's decoding loop, which runs every caption's LM passes (a "
+                    "0.5-CPU Ray actor gets one); null leaves Ray's setting",
+    )
 
 
 class TrackingSettings(_Section):

@@ -45,7 +45,8 @@ class GuidedDecoder:
         self.refused = 0  # requests refused because too many captions were waiting
         self._count = threading.Lock()
         serve_settings = settings.serve
-        self.loop = (ContinuousBatcher(self.lm, serve_settings.max_batch_rows, serve_settings.max_waiting_captions)
+        self.loop = (ContinuousBatcher(self.lm, serve_settings.max_batch_rows, serve_settings.max_waiting_captions,
+                                       serve_settings.decoder_threads)
                      if serve_settings.continuous_batching else None)
 
     def _run(self, media: Any, options: CaptionOptions, filename: str | None, request_id: str,

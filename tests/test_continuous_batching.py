@@ -100,3 +100,27 @@ def test_a_caption_whose_client_left_stops_at_the_next_token(tiny_llama):
         assert other.result is not None and other.result.timings["tokens"] == SETTINGS.max_tokens
     finally:
         loop.close()
+
+
+def test_the_loop_runs_on_its_own_torch_threads(tiny_llama):
+    # A 0.5-CPU Serve replica gets one torch thread from Ray; the loop, which runs every caption's passes,
+    # takes serve.decoder_threads in its own thread when it starts. The caller's threads are left alone.
+    import torch
+
+    class ThreadsSeen(LetterShareScorer):
+        seen: list[int] = []
+
+        def score(self, texts):
+            self.seen.append(torch.get_num_threads())  # called from the loop's thread, mid-step
+            return super().score(texts)
+
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    loop = ContinuousBatcher(tiny_llama, threads=wanted)
+    try:
+        job = GuidedDecoder(tiny_llama, SETTINGS).job(ThreadsSeen("aeiou"), None)
+        assert loop.decode([job])[0].result is not None
+        assert ThreadsSeen.seen and set(ThreadsSeen.seen) == {wanted}
+        assert torch.get_num_threads() == before
+    finally:
+        loop.close()

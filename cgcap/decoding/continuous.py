@@ -15,6 +15,8 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 
+import torch
+
 from cgcap.decoding.decoder import CaptionJob, DecodeBatch
 from cgcap.models import LoadedModel
 
@@ -26,8 +28,11 @@ class Overloaded(RuntimeError):
 
 
 class ContinuousBatcher:
-    def __init__(self, lm: LoadedModel, max_rows: int = 16, max_waiting: int = 16):
+    def __init__(self, lm: LoadedModel, max_rows: int = 16, max_waiting: int = 16, threads: int | None = None):
         self.lm = lm
+        # Torch threads for the loop: one loop runs every caption's passes, where unbatched requests each ran
+        # their own thread. torch's setting is the process's: the loop sets it once, as it starts.
+        self.threads = threads
         self.max_rows = max_rows  # rows (input x beam) decoded together; a larger job still runs, alone
         self.max_waiting = max_waiting  # jobs waiting to join; one more is refused
         self._batch = DecodeBatch(lm)
@@ -88,6 +93,8 @@ class ContinuousBatcher:
         return admitted
 
     def _run(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
         while not self._closed:
             for job in self._admit():
                 try:
