@@ -210,3 +210,38 @@ def test_a_scorer_that_likes_every_name_gets_one_name_with_one_name(one_name):
         assert len(names) == 1, caption
     else:
         assert len(names) >= 2, caption
+
+
+def test_the_first_word_bonus_follows_the_modality_target_among_the_names():
+    # Crumpling paper: "paper crumpling" scored 0.27 and "fire crackling" 0.10 by the tagger encoder, yet SmolLM2
+    # likes " fire" far more after "Audio of a"; a flat bonus wrote "fire crackling".
+    lm = load("smollm2-135m")
+    content = ContentCandidates(["paper crumpling", "fire crackling", "crackle"], lm.tokenizer)
+    scores = torch.tensor([0.27, 0.10, 0.26])
+    rule = OneName(content, 0, end_bonus=3.0, factor=20.0, first_bonus=5.0, temperature=0.05,
+                   name_scores=lambda: scores)
+    assert rule.first_bonuses().tolist() == pytest.approx([5.0, 1.6, 4.8])  # 5 - (0.27 - score) / 0.05
+    assert OneName(content, 0, 3.0, 20.0, 5.0, 0.05, name_scores=lambda: torch.tensor([0.5, -0.2, 0.0])
+                   ).first_bonuses().tolist() == pytest.approx([5.0, 0.0, 0.0])  # never below 0
+    flat = OneName(content, 0, 3.0, 20.0, 5.0, 0.05, name_scores=lambda: None)  # not scored yet: all alike
+    assert flat.first_bonuses().tolist() == [5.0, 5.0, 5.0]
+    paper, fire = content.first_ids[:2]
+    logits = rule(torch.zeros(1, len(lm.tokenizer)), Rows(0, torch.zeros(1, 3, dtype=torch.long), [[]], [None]))
+    assert logits[0, paper].item() == pytest.approx(5.0) and logits[0, fire].item() == pytest.approx(1.6)
+
+
+@pytest.mark.slow  # decodes with SmolLM2
+def test_the_decoder_hands_the_rule_the_names_scores_after_the_prompt():
+    from cgcap.decoding.decoder import caption_together
+
+    lm = load("smollm2-135m")
+    settings = DecodingSettings(top_k=16, num_iterations=2, max_tokens=3, content_candidates=True, first_word_apart=True,
+                                lambda_cls=0.0, modality_temperature=0.05, one_name=True, name_first_bonus=5.0,
+                                name_end_bonus=3.0)
+    scorer = WordsScorer(WordScorer("zebra"), ["zebra", "horse"])
+    job = GuidedDecoder(lm, settings).job(scorer, None)
+    assert job.name_scores() is None  # nothing scored yet: the rule falls back to a flat bonus
+    caption_together([job])
+    expected = WordScorer("zebra").score(["Audio of a zebra", "Audio of a horse"])
+    assert torch.equal(job.name_scores(), expected)
+    assert job.result.caption.startswith("Audio of a zebra")

@@ -74,7 +74,7 @@ class CaptionJob:
                                         decoder.vocabulary.tokenizer)
         self.guidance = Guidance(s, decoder.vocabulary.pieces, modality, classifier, content)
         self.rules: LogitRules = build_rules(s, decoder.vocabulary, decoder.end_token_id, decoder.forbidden_ids,
-                                             self.guidance.content)
+                                             self.guidance.content, self.name_scores)
         self.on_token, self.should_stop = on_token, should_stop
         self.beams = BeamSearch(s.beam_size, decoder.end_token_id)
         self.tokens = torch.tensor([decoder.prompt_ids], device=decoder.device)  # [beams, length], start token first
@@ -88,6 +88,18 @@ class CaptionJob:
         self.rows: Rows | None = None
         self.active: torch.Tensor | None = None  # [beams] bool: beams still writing
         self.prefixes: list[str] = []
+
+    def name_scores(self) -> torch.Tensor | None:
+        """The modality scores of the content names after the prompt, as the candidates of the first token
+        were scored (None before they are, or without a modality scorer)."""
+        content = self.guidance.content
+        if self.modality is None or content is None:
+            return None
+        prompt = self.decoder.vocabulary.text(self.decoder.prompt_ids[1:])
+        texts = [content.candidate_text(prompt, token, "") for token in content.first_ids]
+        if not all(text in self.modality.known for text in texts):
+            return None
+        return self.modality.lookup(texts)
 
     @property
     def size(self) -> int:

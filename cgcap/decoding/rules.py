@@ -12,6 +12,7 @@ own step, tokens and content words, so one loop can carry many captions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -117,20 +118,36 @@ class ContentWordsWhole:
 
 
 class OneName:
-    """A caption names the input once, then ends: right after a beam completes a content name its end token
-    gains ``end_bonus`` on the logit scale, and once it has written one, every content name's first token is
-    discouraged. The modality target rewards each further name ("church bell egyptian cat"), while a
-    caption that names one thing and stops reads as English."""
+    """A caption names the input once, then ends.
+
+    - At the first caption token each name's first token gains up to ``first_bonus`` on the logit scale:
+      the LM's own first words ("time", "the") are not names. The bonus follows the modality target among
+      the names: a name whose score is below the best name's by d gets ``first_bonus - d / temperature``
+      (at least 0), so the LM's liking for " fire" does not pick "fire crackling" for crumpling paper.
+    - Right after a beam completes a name its end token gains ``end_bonus``.
+    - Once a beam has written a name, every name's first token is discouraged: the modality target
+      rewards each further name ("church bell egyptian cat").
+    ``name_scores`` gives the modality scores of the names after the prompt (None: not known, a flat bonus).
+    """
 
     def __init__(self, content: ContentCandidates, end_id: int, end_bonus: float, factor: float,
-                 first_bonus: float = 0.0):
+                 first_bonus: float = 0.0, temperature: float = 1.0,
+                 name_scores: Callable[[], torch.Tensor | None] | None = None):
         self.content, self.end_id, self.end_bonus, self.factor = content, end_id, end_bonus, factor
-        self.first_bonus = first_bonus
+        self.first_bonus, self.temperature, self.name_scores = first_bonus, temperature, name_scores
         self.firsts = torch.tensor(content.all_firsts, dtype=torch.long)
 
+    def first_bonuses(self) -> torch.Tensor:
+        """Per name (``content.first_ids``), the bonus of its first token at the first caption token."""
+        scores = self.name_scores() if self.name_scores is not None else None
+        if scores is None:
+            return torch.full((len(self.content.first_ids),), self.first_bonus)
+        return (self.first_bonus + (scores - scores.max()) / self.temperature).clamp(min=0.0)
+
     def __call__(self, logits: torch.Tensor, rows: Rows) -> torch.Tensor:
-        if rows.step == 0 and self.first_bonus and len(self.firsts):
-            logits[:, self.firsts.to(logits.device)] += self.first_bonus
+        if rows.step == 0 and self.first_bonus and self.content.first_ids:
+            ids = torch.tensor(self.content.first_ids, device=logits.device)
+            logits[:, ids] += self.first_bonuses().to(logits.device, logits.dtype)
         named = [beam for beam, ids in enumerate(rows.caption_ids)
                  if rows.forced[beam] is None and self.content.written(ids)]
         if not named or not len(self.firsts):
@@ -182,7 +199,8 @@ class LogitRules(list):
 
 
 def build_rules(settings: DecodingSettings, vocabulary: Vocabulary, end_token_id: int, forbidden_ids: torch.Tensor,
-                content: ContentCandidates | None) -> LogitRules:
+                content: ContentCandidates | None,
+                name_scores: Callable[[], torch.Tensor | None] | None = None) -> LogitRules:
     """The rules these settings turn on, once per caption (``content``: the input's own words, if they are
     candidates)."""
     s = settings
@@ -198,5 +216,6 @@ def build_rules(settings: DecodingSettings, vocabulary: Vocabulary, end_token_id
     if content is not None:
         rules.append(ContentWordsWhole(content, vocabulary.letter_continuation_ids, s.forbidden_factor))
         if s.one_name:
-            rules.append(OneName(content, end_token_id, s.name_end_bonus, s.forbidden_factor, s.name_first_bonus))
+            rules.append(OneName(content, end_token_id, s.name_end_bonus, s.forbidden_factor, s.name_first_bonus,
+                                 s.modality_temperature, name_scores))
     return LogitRules(rules, s.fusion, content)
