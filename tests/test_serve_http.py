@@ -60,6 +60,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tiny_service(api_key_env: str, api_key: str, overrides: list[str]):
+    """Serve on the tiny profile with ``overrides``, on a free port of 127.0.0.1: yields its URL, then shuts
+    Serve and Ray down and restores the API key's variable. For a module-scoped fixture."""
+    import ray
+    from ray import serve
+
+    from cgcap.serving.cli import start_local
+
+    previous = os.environ.get(api_key_env)
+    os.environ[api_key_env] = api_key  # replicas inherit the environment of the Ray the test starts
+    port = free_port()
+    try:
+        start_local("tiny", overrides=overrides, port=port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        if previous is None:
+            os.environ.pop(api_key_env, None)
+        else:
+            os.environ[api_key_env] = previous
+
+
 def wav_bytes(seconds: float = 1.0, rate: int = 16000, amplitude: float = 0.3) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     tone = amplitude * (np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 880 * t)) / 1.5

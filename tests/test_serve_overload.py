@@ -7,14 +7,13 @@ and one waiting (``serve.max_waiting_captions=1``), so a third concurrent reques
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
 import pytest
 import requests
 
-from test_serve_http import API_KEY, API_KEY_ENV, LONG_DECODE, free_port, wav_bytes
+from test_serve_http import API_KEY, API_KEY_ENV, LONG_DECODE, tiny_service, wav_bytes
 
 pytestmark = pytest.mark.slow  # the Serve application on a local Ray
 
@@ -24,24 +23,7 @@ HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
 @pytest.fixture(scope="module")
 def url():
-    import ray
-    from ray import serve
-
-    from cgcap.serving.cli import start_local
-
-    previous = os.environ.get(API_KEY_ENV)
-    os.environ[API_KEY_ENV] = API_KEY  # replicas inherit the environment of the Ray the test starts
-    port = free_port()
-    try:
-        start_local("tiny", overrides=OVERRIDES, port=port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-        if previous is None:
-            os.environ.pop(API_KEY_ENV, None)
-        else:
-            os.environ[API_KEY_ENV] = previous
+    yield from tiny_service(API_KEY_ENV, API_KEY, OVERRIDES)
 
 
 def loop_stats(url: str) -> dict:

@@ -19,7 +19,7 @@ import pytest
 import requests
 import soundfile
 
-from test_serve_http import free_port
+from test_serve_http import tiny_service
 
 SAMPLES = Path(__file__).parent.parent / "cgcap" / "samples"
 API_KEY_ENV = "CGCAP_WEB_TEST_API_KEY"
@@ -40,24 +40,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def url():
-    import ray
-    from ray import serve
-
-    from cgcap.serving.cli import start_local
-
-    previous = os.environ.get(API_KEY_ENV)
-    os.environ[API_KEY_ENV] = API_KEY  # replicas inherit the environment of the Ray the test starts
-    port = free_port()
-    try:
-        start_local("tiny", overrides=OVERRIDES, port=port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-        if previous is None:
-            os.environ.pop(API_KEY_ENV, None)
-        else:
-            os.environ[API_KEY_ENV] = previous
+    yield from tiny_service(API_KEY_ENV, API_KEY, OVERRIDES)
 
 
 @pytest.fixture(scope="module")
