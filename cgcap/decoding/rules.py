@@ -121,12 +121,12 @@ class OneName:
     """A caption names the input once, then ends.
 
     - At the first caption token each name's first token gains up to ``first_bonus`` on the logit scale:
-      the LM's own first words ("time", "the") are not names. The bonus follows the modality target among
-      the names: a name whose score is below the best name's by d gets ``first_bonus - d / temperature``
-      (at least 0), so the LM's liking for " fire" does not pick "fire crackling" for crumpling paper.
+      the LM's most probable first words name nothing. The bonus follows the modality target among the
+      names: a name whose score is below the best name's by d gets ``first_bonus - d / temperature`` (at
+      least 0), so the LM's own preference among the names does not outweigh the input.
     - Right after a beam completes a name its end token gains ``end_bonus``.
     - Once a beam has written a name, every name's first token is discouraged: the modality target
-      rewards each further name ("church bell egyptian cat").
+      rewards each further name, so unchecked the names pile up.
     ``name_scores`` gives the modality scores of the names after the prompt (None: not known, a flat bonus).
     """
 
