@@ -46,7 +46,7 @@ def test_content_words_join_the_candidates_in_place_of_the_least_probable_tokens
     content = ContentCandidates(["Zebra", "zebra", "  "], tokenizer)
     ids = tokenizer.encode(" zebra", add_special_tokens=False)
     space = ids[0]
-    assert content.first_ids == [space]  # one word, once, lower-cased; blanks ignored
+    assert content.first_ids == [space]  # one word, once, whatever its case; blanks ignored
     log_p = torch.log_softmax(torch.arange(260, dtype=torch.float32), dim=-1)[None]  # token 259 most probable
     log_p[0, space] = -1e9  # the content token is the least probable of all
     top = content.top_with_content(log_p, 8)

@@ -31,7 +31,8 @@ class ContinuousBatcher:
     def __init__(self, lm: LoadedModel, max_rows: int = 16, max_waiting: int = 16, threads: int | None = None):
         self.lm = lm
         # Torch threads for the loop: one loop runs every caption's passes, where unbatched requests each ran
-        # their own thread. torch's setting is the process's: the loop sets it once, as it starts.
+        # in a thread of their own. The intra-op setting holds for the thread that makes it (OpenMP), so the
+        # loop sets it in its own thread as it starts and the request threads keep theirs.
         self.threads = threads
         self.max_rows = max_rows  # rows (input x beam) decoded together; a larger job still runs, alone
         self.max_waiting = max_waiting  # jobs waiting to join; one more is refused
