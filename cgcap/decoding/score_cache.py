@@ -11,7 +11,8 @@ finish its own scores from the shared rows (``from_shared``: the input's own emb
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import torch
 
@@ -61,6 +62,17 @@ def shared_key(scorer) -> Hashable:
     return key() if callable(key) else ("scorer", id(scorer))
 
 
+def begin_pass(scorer, texts: list[str]) -> Callable[[], Any]:
+    """Start ``scorer``'s pass over ``texts`` (its shared pass if it has one); returns what waits for the result.
+    A scorer in another process (a Serve handle) has ``begin_pass`` and returns at once, so every model's call
+    of a step is in flight together; an in-process one runs now, one model after the other."""
+    begin = getattr(scorer, "begin_pass", None)
+    if begin is not None:
+        return begin(texts)
+    result = getattr(scorer, "shared_pass", scorer.score)(texts)
+    return lambda: result
+
+
 def score_together(requests: list[tuple[CachedScorer, Sequence[str]]]) -> list[torch.Tensor]:
     """Each request's scores; the unseen texts of scorers sharing a model go to it in one call, each
     distinct text once."""
@@ -68,22 +80,18 @@ def score_together(requests: list[tuple[CachedScorer, Sequence[str]]]) -> list[t
     for cached, texts in requests:
         if unseen := cached.unseen(texts):
             groups.setdefault(shared_key(cached.scorer), []).append((cached, unseen))
+    calls = []
     for members in groups.values():
-        scorer = members[0][0].scorer
         # Scorers sharing a key share the model: the first one's pass serves all (a plain scorer's pass
         # is its own score, and its rows are its scores).
-        shared_pass = getattr(scorer, "shared_pass", scorer.score)
         merged = list(dict.fromkeys(text for _, unseen in members for text in unseen))
-        started = time.perf_counter()
-        shared = shared_pass(merged)  # [texts, ...]: the texts' scores, or their embeddings
+        calls.append((members, merged, time.perf_counter(), begin_pass(members[0][0].scorer, merged)))
+    for members, merged, started, result in calls:
+        shared = torch.as_tensor(result())  # [texts, ...]: the texts' scores, or their embeddings
         seconds = time.perf_counter() - started
-        if len(members) == 1 and shared_pass == scorer.score:  # bound methods: equal, never identical
-            members[0][0].learn(merged, shared, seconds)
-            continue
-        shared = torch.as_tensor(shared)
         row = {text: i for i, text in enumerate(merged)}
         for position, (cached, unseen) in enumerate(members):
-            part = shared[torch.tensor([row[text] for text in unseen])]
+            part = shared if len(members) == 1 else shared[torch.tensor([row[text] for text in unseen])]
             finish = getattr(cached.scorer, "from_shared", None)
             # The shared call's time, split by each input's share of its texts.
             cached.learn(unseen, finish(part) if finish else part, seconds * len(unseen) / len(merged))

@@ -47,6 +47,15 @@ class ModalityScorer:
         """The texts' unit embeddings, ``[texts, dim]``."""
         return torch.nn.functional.normalize(self.embedder.embed_texts(texts).float().cpu(), dim=-1)
 
+    def begin_pass(self, texts: list[str]):
+        """``shared_pass`` begun: an embedder in another process embeds while the caller starts other calls."""
+        begin = getattr(self.embedder, "begin_embed_texts", None)
+        if begin is None:
+            embedded = self.shared_pass(texts)
+            return lambda: embedded
+        result = begin(texts)
+        return lambda: torch.nn.functional.normalize(result().float().cpu(), dim=-1)
+
     def from_shared(self, embedded: torch.Tensor) -> torch.Tensor:
         return embedded @ self.input_embedding
 

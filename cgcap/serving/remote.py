@@ -68,7 +68,13 @@ class RemoteEncoder:
         return self._described[1]
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
-        return self.tally.record("embed_texts", self.handle.embed_texts.remote(self.modality, list(texts)).result())
+        return self.begin_embed_texts(texts)()
+
+    def begin_embed_texts(self, texts: list[str]):
+        """The call sent; returns what waits for its answer (the decoder's step sends the Classifier its call
+        meanwhile, so the two deployments work at once)."""
+        response = self.handle.embed_texts.remote(self.modality, list(texts))
+        return lambda: self.tally.record("embed_texts", response.result())
 
     def shared_key(self):
         """Requests decoded in one loop send their candidates to the same deployment method in one call."""
@@ -89,7 +95,12 @@ class RemoteClassifier:
         self.tally = tally
 
     def score(self, texts: list[str]) -> torch.Tensor:
-        return self.tally.record("classifier", self.handle.score.remote(list(texts)).result())
+        return self.begin_pass(texts)()
+
+    def begin_pass(self, texts: list[str]):
+        """The call sent; returns what waits for its answer (see ``RemoteEncoder.begin_embed_texts``)."""
+        response = self.handle.score.remote(list(texts))
+        return lambda: self.tally.record("classifier", response.result())
 
     def shared_key(self):
         return ("remote-classifier", id(self.base), self.spec)
