@@ -44,3 +44,17 @@ def test_only_the_tokens_after_the_prompt_are_scored(lm):
 
 def test_a_caption_with_nothing_after_the_prompt_has_no_score(lm):
     assert mean_log_probability(lm, "Audio of a", A) is None
+
+
+def test_captions_scored_together_get_the_scores_they_get_alone(lm):
+    """One padded pass for many captions: the right-hand padding changes no caption's score."""
+    captions = [("Audio of a bell.", A), ("Audio of a", A), ("Audio of a dog barking in the distance.", A),
+                ("Image of a cat sitting on a bed.", "Image of a"), ("Audio of an alarm.", A)]
+    together = mean_log_probabilities(lm, captions)
+    alone = [mean_log_probabilities(lm, [caption])[0] for caption in captions]
+    assert together[1] is None and alone[1] is None
+    for got, expected in zip(together, alone):
+        if expected is not None:
+            assert got == pytest.approx(expected, abs=1e-4)
+    # Two passes of two give the same as one of five.
+    assert mean_log_probabilities(lm, captions, batch_size=2) == pytest.approx(together, abs=1e-4)

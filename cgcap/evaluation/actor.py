@@ -90,7 +90,9 @@ class CaptioningActor:
             return [self._guarded(item.key, lambda item=item: self._caption_alone(item)) for item in group]
         # Each caption's share of the loop they shared, plus its own reading and embedding.
         shared = (time.perf_counter() - started) / len(group)
-        return [self._row(item, result, item.seconds + shared) for item, result in zip(group, results)]
+        log_probs = self._log_probabilities(results)
+        return [self._row(item, result, item.seconds + shared, log_prob)
+                for item, result, log_prob in zip(group, results, log_probs)]
 
     def _caption_alone(self, item: Prepared) -> Prediction:
         started = time.perf_counter()
@@ -101,7 +103,8 @@ class CaptioningActor:
             log.warning("out of memory on %s; retrying it once", item.key)
             _free_accelerator_memory()
             result = self.captioner.caption_media(item.media, item.name, modality_scorer=item.scorer)
-        return self._row(item, result, item.seconds + time.perf_counter() - started)
+        return self._row(item, result, item.seconds + time.perf_counter() - started,
+                         self._log_probabilities([result])[0])
 
     @staticmethod
     def _out_of_memory() -> type[BaseException]:
@@ -132,9 +135,14 @@ class CaptioningActor:
         scorer = self.captioner.input_scorer(media)
         return Prepared(key, name, media, scorer, time.perf_counter() - started)
 
-    def _row(self, item: Prepared, result: CaptionResult, seconds: float) -> Prediction:
+    def _log_probabilities(self, results: list[CaptionResult]) -> list[float | None]:
+        """Each caption's mean log-probability per token under the unsteered LM: one pass for the group."""
+        from cgcap.metrics.fluency import mean_log_probabilities
+
+        return mean_log_probabilities(self.captioner.lm, [(result.caption, result.prompt) for result in results])
+
+    def _row(self, item: Prepared, result: CaptionResult, seconds: float, log_prob: float | None) -> Prediction:
         """The item's prediction, with the figures that need its input or the captioning models."""
-        from cgcap.metrics.fluency import mean_log_probability
         from cgcap.metrics.grounding import ends_on_own
 
         best = next((beam for beam in result.beams if beam.text == result.caption), None)
@@ -150,7 +158,7 @@ class CaptioningActor:
             modality_score=best.modality_score if best else None,
             classifier_score=best.classifier_score if best else None,
             wanted_label=result.settings["decoding"]["wanted_label"],
-            lm_logprob=mean_log_probability(self.captioner.lm, result.caption, result.prompt),
+            lm_logprob=log_prob,
             input_words=" ".join(words) if words else None,
             seconds=seconds,
             tokens=int(result.timings.get("tokens", 0)),

@@ -39,25 +39,32 @@ def caption_token_ids(tokenizer, caption: str, prompt: str | None) -> tuple[list
 
 
 @torch.inference_mode()
-def mean_log_probabilities(lm, captions: Iterable[tuple[str, str | None]]) -> list[float | None]:
+def mean_log_probabilities(lm, captions: Iterable[tuple[str, str | None]], batch_size: int = 32) -> list[float | None]:
     """Mean natural-log probability per caption token under ``lm`` (a loaded causal LM: ``.model``,
     ``.tokenizer``), for each (caption, prompt); None for a caption with no token after its prompt.
-    A caption's first token is scored given the prompt, so a caption is never scored from nothing."""
+    A caption's first token is scored given the prompt, so a caption is never scored from nothing.
+    Up to ``batch_size`` captions share one forward pass, padded on the right: a token attends only to
+    those before it, so the padding changes none of a caption's scores (up to the float rounding of a
+    larger product)."""
     model, tokenizer = lm.model, lm.tokenizer
     device = next(model.parameters()).device
-    out: list[float | None] = []
-    for caption, prompt in captions:
-        ids, context = caption_token_ids(tokenizer, caption, prompt)
-        if len(ids) <= max(context, 1):
-            out.append(None)
-            continue
-        tensor = torch.tensor([ids], device=device)
-        logits = model(tensor).logits[0, :-1].float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        targets = tensor[0, 1:]
-        chosen = log_probs.gather(-1, targets[:, None])[:, 0]
-        scored = chosen[max(context, 1) - 1:]  # position i predicts token i + 1
-        out.append(float(scored.mean()))
+    encoded = [caption_token_ids(tokenizer, caption, prompt) for caption, prompt in captions]
+    out: list[float | None] = [None] * len(encoded)
+    scored = [i for i, (ids, context) in enumerate(encoded) if len(ids) > max(context, 1)]
+    for start in range(0, len(scored), batch_size):
+        chunk = scored[start:start + batch_size]
+        width = max(len(encoded[i][0]) for i in chunk)
+        ids = torch.zeros(len(chunk), width, dtype=torch.long, device=device)
+        mask = torch.zeros(len(chunk), width, dtype=torch.long, device=device)
+        for row, i in enumerate(chunk):
+            tokens = encoded[i][0]
+            ids[row, :len(tokens)] = torch.tensor(tokens, device=device)
+            mask[row, :len(tokens)] = 1
+        log_probs = torch.log_softmax(model(ids, attention_mask=mask).logits[:, :-1].float(), dim=-1)
+        chosen = log_probs.gather(-1, ids[:, 1:, None])[..., 0]  # position j predicts token j + 1
+        for row, i in enumerate(chunk):
+            tokens, context = encoded[i]
+            out[i] = float(chosen[row, max(context, 1) - 1:len(tokens) - 1].mean())
     return out
 
 
