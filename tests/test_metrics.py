@@ -116,3 +116,25 @@ def test_a_tagger_encoders_similarity_is_reported_under_its_own_name_never_clap_
     report = similarity_report({"a1": 0.2, "i1": -0.1}, {"a1": "audio", "i1": "image"}, names)
     assert report.corpus == pytest.approx({"yamnet-minilm-S": 0.2, "CLIP-S": -0.1})
     assert "CLAP-S" not in report.corpus and "CLAP-S" not in report.unavailable
+
+
+def test_metrics_warmed_while_captions_are_written_give_the_same_figures(report):
+    """The job starts METEOR's Java program and builds BERTScore's encoder while its actors caption:
+    scoring with them gives the figures a cold start gives, and METEOR's program ends after its one use."""
+    from cgcap.config import load_settings
+    from cgcap.evaluation.scoring import MetricModels
+    from cgcap.metrics.bertscore import bert_score
+
+    settings = load_settings("offline")
+    models = MetricModels(bertscore_encoder="minilm-l6")
+    models.start_warming(settings)
+    meteor = models.meteor
+    assert meteor is not None and meteor.meteor_p.poll() is None  # running, loading its tables
+
+    warm = coco_caption_metrics(CANDIDATES, REFERENCES, meteor=models.take_meteor())
+    assert models.meteor is None and meteor.meteor_p.poll() is not None  # stopped once used
+    assert warm.corpus == report.corpus and warm.per_item == report.per_item
+
+    cold = bert_score(CANDIDATES, REFERENCES, encoder="minilm-l6")
+    warmed = bert_score(CANDIDATES, REFERENCES, encoder="minilm-l6", scorer=models.bertscorer.result())
+    assert warmed.corpus == pytest.approx(cold.corpus, abs=1e-6)

@@ -15,7 +15,7 @@ import logging
 import os
 import statistics
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,8 +133,9 @@ def prepare_before_local_ray(settings: Settings) -> list[str]:
 
 
 def caption_with_ray(items: list[dict], settings: Settings, store: PredictionStore, echo: bool = True,
-                     ray_address: str | None = None) -> int:
-    """Caption ``items`` (id, media_path) over an actor pool; write each batch as it arrives."""
+                     ray_address: str | None = None, meanwhile: Callable[[], None] | None = None) -> int:
+    """Caption ``items`` (id, media_path) over an actor pool; write each batch as it arrives. ``meanwhile``
+    is called once Ray is up and the pool is asked for: work this process can do while it waits."""
     import ray
 
     from cgcap.evaluation.actor import CaptioningActor
@@ -167,6 +168,8 @@ def caption_with_ray(items: list[dict], settings: Settings, store: PredictionSto
             # nothing: finished batches are on disk and a rerun captions only the rest.
             max_restarts=0,
         )
+    if meanwhile is not None:
+        meanwhile()
     written = 0
     for batch in captions.iter_batches(batch_size=None, batch_format="pandas"):
         batch = batch.astype(object).where(batch.notna(), None)  # pandas NaN back to None
@@ -289,7 +292,9 @@ def caption_and_score(request: EvaluationRequest, settings: Settings, manifest: 
     if pending and (request.in_process or models_from is not None):
         caption_in_process(pending, settings, store, echo=request.echo, models_from=models_from)
     elif pending:
-        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address)
+        # The actors caption; this process only waits for their batches, so the metrics set up meanwhile.
+        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address,
+                         meanwhile=lambda: metric_models.start_warming(settings))
 
     rows = {row.id: row for row in store.read()}
     predictions = {item.id: rows[item.id] for item in manifest.items if item.id in rows}

@@ -11,6 +11,7 @@ items that is the mean (or the pooled share) of the items' own figures is aggreg
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,26 @@ class MetricModels:
 
     judge: object | None = None  # a CandidateScorer giving P(audible | caption)
     bertscore_encoder: str | None = None  # the folder bert-score loads
+    bertscorer: Future | None = None  # its BERTScorer, being built (start_warming)
+    meteor: object | None = None  # METEOR's Java program, loading its tables (start_warming)
+
+    def start_warming(self, settings: Settings) -> None:
+        """Start the reference metrics' slow set-up while the captions are written, on time the caller only
+        waits (a job's driver waits on its actors): METEOR's Java program loads its tables (about 5 s) and
+        BERTScore's encoder is built in a thread (about 3 s, most of it importing the BERT code)."""
+        from cgcap.metrics.bertscore import build_scorer
+        from cgcap.metrics.coco import start_meteor
+
+        self.meteor = start_meteor()
+        if self.bertscore_encoder is not None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="cgcap-bertscore")
+            self.bertscorer = pool.submit(build_scorer, self.bertscore_encoder, settings.evaluation.bertscore_layers)
+            pool.shutdown(wait=False)
+
+    def take_meteor(self):
+        """The started METEOR program, for one use (scoring stops it), or None."""
+        meteor, self.meteor = self.meteor, None
+        return meteor
 
 
 def load_metric_models(settings: Settings, needs_bertscore: bool = True) -> MetricModels:
@@ -101,7 +122,7 @@ def score_predictions(
     references = {item.id: item.references for item in manifest.items if item.references}
     report = MetricReport()
     if references:
-        report = report.merge(coco_caption_metrics(captions, references))
+        report = report.merge(coco_caption_metrics(captions, references, meteor=models.take_meteor()))
         report = report.merge(_bert_score(captions, references, settings, models))
     else:
         no_refs = "the dataset has no reference captions"
@@ -217,7 +238,8 @@ def _bert_score(captions, references, settings: Settings, models: MetricModels) 
 
     if models.bertscore_encoder is None:
         return MetricReport(unavailable={"BERTScore-F1": "evaluation.bertscore_encoder is null"})
-    return bert_score(captions, references, encoder=models.bertscore_encoder, layer=settings.evaluation.bertscore_layers)
+    return bert_score(captions, references, encoder=models.bertscore_encoder, layer=settings.evaluation.bertscore_layers,
+                      scorer=models.bertscorer.result() if models.bertscorer is not None else None)
 
 
 def _audibility(captions, settings: Settings, models: MetricModels) -> MetricReport:

@@ -34,6 +34,16 @@ def encoder_folder(spec: str) -> str:
     return resolve_source(spec)
 
 
+def build_scorer(encoder: str = "minilm-l6", layer: int | None = None, device: str = "cpu", batch_size: int = 32):
+    """bert-score's ``BERTScorer`` over ``encoder`` at ``layer`` (default its last): the slow part of BERTScore."""
+    from bert_score import BERTScorer
+    from transformers import AutoConfig
+
+    folder = encoder_folder(encoder)
+    num_layers = layer or AutoConfig.from_pretrained(folder).num_hidden_layers
+    return BERTScorer(model_type=folder, num_layers=num_layers, lang="en", device=device, batch_size=batch_size)
+
+
 def bert_score(
     candidates: dict[str, str],
     references: dict[str, list[str]],
@@ -41,17 +51,14 @@ def bert_score(
     layer: int | None = None,
     device: str = "cpu",
     batch_size: int = 32,
+    scorer=None,
 ) -> MetricReport:
-    """Precision, recall and F1 per item (best over its references) and their means."""
+    """Precision, recall and F1 per item (best over its references) and their means. ``scorer``: one
+    ``build_scorer`` already made for this encoder and layer."""
     ids = [key for key in candidates if references.get(key)]
     if not ids:
         return MetricReport(unavailable={name: "no item has both a caption and reference captions" for name in NAMES})
-    from bert_score import BERTScorer
-    from transformers import AutoConfig
-
-    folder = encoder_folder(encoder)
-    num_layers = layer or AutoConfig.from_pretrained(folder).num_hidden_layers
-    scorer = BERTScorer(model_type=folder, num_layers=num_layers, lang="en", device=device, batch_size=batch_size)
+    scorer = scorer if scorer is not None else build_scorer(encoder, layer, device, batch_size)
     precision, recall, f1 = scorer.score([candidates[key] for key in ids], [references[key] for key in ids])
     report = MetricReport(per_item={key: {} for key in ids})
     for name, values in zip(NAMES, (precision, recall, f1)):

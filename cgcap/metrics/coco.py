@@ -35,13 +35,39 @@ def spice_unavailable_reason() -> str | None:
     return None
 
 
+def start_meteor():
+    """METEOR's Java program, started now: it spends seconds loading its tables, which an evaluation lets it
+    do while the captions are written. None without Java."""
+    if shutil.which("java") is None:
+        return None
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    return Meteor()
+
+
+def stop_meteor(meteor) -> None:
+    """End its Java program now rather than at exit (pycocoevalcap's ``__del__`` does the same, and may run again)."""
+    meteor.meteor_p.stdin.close()
+    meteor.meteor_p.kill()
+    meteor.meteor_p.wait()
+
+
 def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[str]],
-                         only: Collection[str] | None = None) -> MetricReport:
+                         only: Collection[str] | None = None, meteor=None) -> MetricReport:
     """Score ``candidates`` (id -> caption) against ``references`` (id -> captions) on the ids they share.
 
     ``only`` names the metrics wanted (e.g. ``("CIDEr-D",)``): METEOR and SPICE start Java
-    programs of their own, which a benchmark rerun many times can skip.
+    programs of their own, which a benchmark rerun many times can skip. ``meteor``: one from
+    ``start_meteor``, used and then stopped.
     """
+    try:
+        return _coco_caption_metrics(candidates, references, only, meteor)
+    finally:
+        if meteor is not None:
+            stop_meteor(meteor)
+
+
+def _coco_caption_metrics(candidates, references, only, meteor) -> MetricReport:
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
@@ -73,9 +99,11 @@ def coco_caption_metrics(candidates: dict[str, str], references: dict[str, list[
             if name in names:
                 record(name, corpus, items)
     if "METEOR" in names:
-        meteor = Meteor()
+        own = meteor is None
+        meteor = meteor if meteor is not None else Meteor()
         record("METEOR", *meteor.compute_score(gts, res))
-        del meteor  # its __del__ ends the Java process now rather than at exit
+        if own:
+            stop_meteor(meteor)
     if "ROUGE-L" in names:
         record("ROUGE-L", *Rouge().compute_score(gts, res))
     if "CIDEr-D" in names or "SPIDEr" in names:
