@@ -3,7 +3,7 @@ clients, with the decoder's continuous batching on and off (``serve.continuous_b
 Prints one table; asserts nothing.
 
     python benchmarks/serve_load.py                                  # tiny profile
-    python benchmarks/serve_load.py --profile offline --requests 16 --clients 1 4 8
+    python benchmarks/serve_load.py --profile offline --clients 1 4 8
     python benchmarks/serve_load.py --profile offline --soak 10      # 8 clients, 10 min, decoder killed at 5
 
 Each client posts the same 1 s WAV tone in a loop; latency is the HTTP round trip. ``--soak``
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--requests", type=int, default=None, help="requests per level (default 2 x clients, >= 8)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per level (default 6 x clients, >= 8)")
     parser.add_argument("--modes", nargs="+", choices=["on", "off"], default=["on", "off"],
                         help="continuous batching on and/or off")
     parser.add_argument("--soak", type=float, default=None, metavar="MINUTES",
@@ -166,7 +166,9 @@ def main() -> None:
             start_local(args.profile, overrides=overrides, port=port)
             run_level(url, wav, 1, 2)  # warm-up: first calls load models
             for clients in args.clients:
-                total = args.requests or max(8, 2 * clients)
+                # Six rounds per client: with two or three, the rounds where clients start and finish
+                # unevenly weigh as much as the steady load the figure is about.
+                total = args.requests or max(8, 6 * clients)
                 rows.append({"continuous": mode, "clients": clients, **run_level(url, wav, clients, total)})
                 print(rows[-1], flush=True)
             serve.shutdown()
