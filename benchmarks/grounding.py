@@ -99,7 +99,9 @@ def format_report(report) -> str:
               "content (the ceiling of hit); hit | tagger: hits among those items; log-prob: mean log-probability "
               "per caption token under the unsteered LM; vs λ0: its mean gap to the lambda_mod=0 caption of the "
               "same item"
-            + f"; classifier: mean P(wanted label) by {report.judge}")
+            + f"; classifier: mean P(wanted label) by {report.judge}"
+            + "".join(f"\nthe {r.modality} references that begin with A or An, written after the prompt: log-prob "
+                      f"{r.lm_logprob:.2f} ({r.references} captions)" for r in report.references))
 
 
 def caption_cell(row) -> str:

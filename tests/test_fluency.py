@@ -58,3 +58,15 @@ def test_captions_scored_together_get_the_scores_they_get_alone(lm):
             assert got == pytest.approx(expected, abs=1e-4)
     # Two passes of two give the same as one of five.
     assert mean_log_probabilities(lm, captions, batch_size=2) == pytest.approx(together, abs=1e-4)
+
+
+def test_references_are_written_after_the_prompt_only_where_they_begin_with_its_article():
+    from cgcap.metrics.fluency import references_after_prompt
+
+    references = ["A telephone rings.", "An alarm clock beeps repeatedly.", "The click of a camera.", "A", "a dog"]
+    assert references_after_prompt(references, "Audio of a") == [
+        "Audio of a telephone rings.", "Audio of an alarm clock beeps repeatedly."]
+    assert references_after_prompt(references, "Image of an ") == [
+        "Image of a telephone rings.", "Image of an alarm clock beeps repeatedly."]
+    # A prompt that does not end in the article has no such frame.
+    assert references_after_prompt(references, "A sound:") == []

@@ -184,6 +184,20 @@ def test_the_benchmark_table_carries_each_captions_computed_figures(devset, tmp_
         assert not row["ends_on_own"] or caption.endswith(".")
         assert float(seconds) > 0
 
+    # The items' reference captions that begin with "A"/"An", after the prompt: the yardstick for log-prob.
+    from cgcap.data.datasets import read_dataset
+    from cgcap.metrics.fluency import mean_log_probabilities, references_after_prompt
+
+    items = {item.id: item for item in read_dataset("folder", devset).items}
+    for modality, item, prompt in (("audio", "audio/bell.oga", AUDIO), ("image", "image/chelsea.png", IMAGE)):
+        texts = references_after_prompt(items[item].references, prompt)
+        scores = mean_log_probabilities(lm, [(text, prompt) for text in texts])
+        (figure,) = [entry for entry in report["references"] if entry["modality"] == modality]
+        assert figure["references"] == len(texts) > 0
+        assert figure["lm_logprob"] == pytest.approx(sum(scores) / len(scores), abs=1e-4)
+        assert f"the {modality} references that begin with A or An, written after the prompt: log-prob " \
+               f"{figure['lm_logprob']:.2f} ({len(texts)} captions)" in printed.out
+
     # A rerun with the same settings resumes both variants' evaluations: it captions nothing again.
     assert benchmark.main(args + ["--json"]) == 0
     again = capsys.readouterr()

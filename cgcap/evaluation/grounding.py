@@ -93,11 +93,20 @@ class GroundingSummary(BaseModel):
     seconds_per_caption: float | None
 
 
+class ReferenceFluency(BaseModel):
+    """The dataset's own reference captions under the same log-probability measure as the captions."""
+
+    modality: str
+    references: int  # those that begin with "A" or "An", written after the modality's prompt
+    lm_logprob: float
+
+
 class GroundingReport(BaseModel):
     rows: list[GroundingRow]
     summary: list[GroundingSummary]
     settings: dict[str, Any]
     judge: str  # what gave classifier_score
+    references: list[ReferenceFluency] = []
 
 
 def select_items(data_root: str | Path, modality: str | None = None, ids: list[str] | None = None,
@@ -162,7 +171,26 @@ def grounding_report(captioner: Captioner, data_root: str | Path, ids: list[str]
         rows += [_row(item, LAMBDA_ZERO, rescored, lambdas[item.id]) for item in rescored.manifest.items]
     judge = captioner.settings.models.judge_classifier
     return GroundingReport(rows=rows, summary=summarise(evaluated), settings=captioner.settings.model_dump(),
-                           judge=judge or "the guiding classifier")
+                           judge=judge or "the guiding classifier", references=reference_fluency(captioner, items))
+
+
+def reference_fluency(captioner: Captioner, items) -> list[ReferenceFluency]:
+    """Per modality, the unsteered LM's mean log-probability per token of the items' reference captions
+    written after the prompt: how far below the λ_mod = 0 captions what people write falls."""
+    from cgcap.metrics.fluency import mean_log_probabilities, references_after_prompt
+
+    decoding = captioner.settings.decoding
+    out = []
+    for modality in MODALITIES:
+        prompt = decoding.prompt if modality == "audio" else decoding.image_prompt
+        texts = references_after_prompt([text for item in items if item.modality == modality
+                                         for text in item.references], prompt)
+        scores = [score for score in mean_log_probabilities(captioner.lm, [(text, prompt) for text in texts])
+                  if score is not None]
+        if scores:
+            out.append(ReferenceFluency(modality=modality, references=len(scores),
+                                        lm_logprob=sum(scores) / len(scores)))
+    return out
 
 
 def score_rows(rows: list[GroundingRow], data_root: str | Path, settings: Settings) -> ScoredDataset:

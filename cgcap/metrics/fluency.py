@@ -70,3 +70,18 @@ def mean_log_probabilities(lm, captions: Iterable[tuple[str, str | None]], batch
 
 def mean_log_probability(lm, caption: str, prompt: str | None = None) -> float | None:
     return mean_log_probabilities(lm, [(caption, prompt)])[0]
+
+
+def references_after_prompt(references: Iterable[str], prompt: str) -> list[str]:
+    """The references that begin with "A" or "An", written after ``prompt`` when it ends in that article:
+    "A telephone rings." after "Audio of a" is "Audio of a telephone rings.". A yardstick for the captions'
+    log-probability: what people wrote, in the frame the decoder writes in."""
+    head, _, last = prompt.strip().rpartition(" ")
+    if not head or last.lower() not in ("a", "an"):
+        return []
+    out = []
+    for text in references:
+        article, _, rest = text.strip().partition(" ")
+        if article in ("A", "An") and rest:
+            out.append(f"{head} {article.lower()} {rest}")
+    return out
