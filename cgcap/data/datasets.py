@@ -38,6 +38,16 @@ VIDEO_EXTENSIONS = {".mp4", ".mkv", ".webm", ".mov", ".avi"}
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
+def modality_of(path: str | Path) -> str | None:
+    """audio, image or video, as the file's extension says; None for another extension."""
+    suffix = Path(path).suffix.lower()
+    for modality, extensions in (("audio", AUDIO_EXTENSIONS), ("image", IMAGE_EXTENSIONS),
+                                 ("video", VIDEO_EXTENSIONS)):
+        if suffix in extensions:
+            return modality
+    return None
+
+
 class DatasetError(ValueError):
     """The dataset folder does not have the expected layout; the message says what is missing."""
 
@@ -51,12 +61,7 @@ class CaptionItem(BaseModel):
     @property
     def modality(self) -> str | None:
         """audio, image or video, as the file's extension says (known before, or without, reading it)."""
-        suffix = Path(self.media_path).suffix.lower()
-        for modality, extensions in (("audio", AUDIO_EXTENSIONS), ("image", IMAGE_EXTENSIONS),
-                                     ("video", VIDEO_EXTENSIONS)):
-            if suffix in extensions:
-                return modality
-        return None
+        return modality_of(self.media_path)
 
 
 class DatasetManifest(BaseModel):

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from cgcap.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, DatasetError
+from cgcap.data.datasets import DatasetError, modality_of
 
 CONTENT_WORDS = "content_words.json"
 FREEDESKTOP_PACKAGE = "sound-theme-freedesktop"
@@ -45,8 +45,7 @@ class DevSetItem(BaseModel):
 
     @property
     def modality(self) -> str:
-        suffix = Path(self.file).suffix.lower()
-        return "audio" if suffix in AUDIO_EXTENSIONS else "image" if suffix in IMAGE_EXTENSIONS else "unknown"
+        return modality_of(self.file) or "unknown"
 
 
 class DevSetManifest(BaseModel):

@@ -179,10 +179,11 @@ def reference_fluency(captioner: Captioner, items) -> list[ReferenceFluency]:
     written after the prompt: how far below the λ_mod = 0 captions what people write falls."""
     from cgcap.metrics.fluency import mean_log_probabilities, references_after_prompt
 
-    decoding = captioner.settings.decoding
+    from cgcap.decoding.plan import settings_for_modalities
+
     out = []
     for modality in MODALITIES:
-        prompt = decoding.prompt if modality == "audio" else decoding.image_prompt
+        prompt = settings_for_modalities(captioner.settings.decoding, [modality]).prompt
         texts = references_after_prompt([text for item in items if item.modality == modality
                                          for text in item.references], prompt)
         scores = [score for score in mean_log_probabilities(captioner.lm, [(text, prompt) for text in texts])
