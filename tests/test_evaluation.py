@@ -288,3 +288,66 @@ def test_a_local_run_prepares_its_models_one_off_steps_before_ray_starts_and_a_c
     with pytest.raises(RayStarted) as cluster:
         caption_with_ray([], settings, store=None)
     assert cluster.value.args[0] == []  # each node's actors prepare their own cache
+
+
+def test_the_driver_sets_the_reference_metrics_up_while_ray_captions_only_for_a_dataset_with_references(
+        tmp_path, monkeypatch):
+    import cgcap.evaluation.run as run
+    from cgcap.data.datasets import read_dataset
+    from cgcap.evaluation.scoring import MetricModels
+    from test_datasets import write_tone
+
+    warmed, handed = [], []
+    monkeypatch.setattr(MetricModels, "start_warming", lambda self, settings: warmed.append(settings.profile))
+
+    def caption_with_ray(items, settings, store, echo=True, ray_address=None, meanwhile=None):
+        handed.append(meanwhile)
+        if meanwhile is not None:
+            meanwhile()
+        return 0
+
+    monkeypatch.setattr(run, "caption_with_ray", caption_with_ray)
+    settings = load_settings("tiny")
+
+    make_clotho(tmp_path / "clotho", files=1)
+    clotho = read_dataset("clotho", tmp_path / "clotho", "evaluation")
+    request = run.EvaluationRequest(dataset="clotho", data_root=str(tmp_path / "clotho"), split="evaluation",
+                                    output=str(tmp_path / "a"), echo=False)
+    run.caption_and_score(request, settings, clotho, tmp_path / "a")
+    assert warmed == ["tiny"]  # METEOR and BERTScore set up while the actors caption
+
+    write_tone(tmp_path / "clips" / "tone.wav")
+    folder = read_dataset("folder", tmp_path / "clips")
+    assert not folder.has_references
+    request = run.EvaluationRequest(dataset="folder", data_root=str(tmp_path / "clips"), output=str(tmp_path / "b"),
+                                    echo=False)
+    run.caption_and_score(request, settings, folder, tmp_path / "b")
+    assert handed[-1] is None and warmed == ["tiny"]  # no reference metric to set up, no Java program started
+
+
+def test_work_given_to_do_meanwhile_starts_once_ray_is_up_and_before_the_driver_waits_for_batches(monkeypatch):
+    """Started before Ray, the metrics' set-up slowed Ray's start and the actors' model loading."""
+    import ray
+
+    import cgcap.ray_connection
+    from cgcap.evaluation.run import caption_with_ray
+
+    events = []
+    monkeypatch.setattr(cgcap.ray_connection, "init_ray", lambda address=None, **kwargs: events.append("ray up"))
+
+    class Captions:
+        def iter_batches(self, **kwargs):
+            events.append("waiting for batches")
+            return iter(())
+
+    class Dataset:
+        def map_batches(self, *args, **kwargs):
+            events.append("pool asked for")
+            return Captions()
+
+    monkeypatch.setattr(ray.data, "from_items", lambda items: Dataset())
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # a cluster: no local preparation
+    written = caption_with_ray([{"id": "a", "media_path": "a.wav"}], load_settings("tiny"), store=None,
+                               meanwhile=lambda: events.append("metrics set up"))
+    assert written == 0
+    assert events == ["ray up", "pool asked for", "metrics set up", "waiting for batches"]

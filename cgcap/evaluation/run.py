@@ -292,9 +292,10 @@ def caption_and_score(request: EvaluationRequest, settings: Settings, manifest: 
     if pending and (request.in_process or models_from is not None):
         caption_in_process(pending, settings, store, echo=request.echo, models_from=models_from)
     elif pending:
-        # The actors caption; this process only waits for their batches, so the metrics set up meanwhile.
-        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address,
-                         meanwhile=lambda: metric_models.start_warming(settings))
+        # The actors caption; this process only waits for their batches, so the reference metrics set up
+        # meanwhile. A dataset without references has none to set up: no METEOR program to start.
+        warm = (lambda: metric_models.start_warming(settings)) if manifest.has_references else None
+        caption_with_ray(pending, settings, store, echo=request.echo, ray_address=request.ray_address, meanwhile=warm)
 
     rows = {row.id: row for row in store.read()}
     predictions = {item.id: rows[item.id] for item in manifest.items if item.id in rows}
