@@ -46,11 +46,29 @@ def test_a_caption_with_nothing_after_the_prompt_has_no_score(lm):
     assert mean_log_probability(lm, "Audio of a", A) is None
 
 
-def test_captions_scored_together_get_the_scores_they_get_alone(lm):
+def test_captions_scored_together_get_the_scores_they_get_alone(lm, monkeypatch):
     """One padded pass for many captions: the right-hand padding changes no caption's score."""
     captions = [("Audio of a bell.", A), ("Audio of a", A), ("Audio of a dog barking in the distance.", A),
                 ("Image of a cat sitting on a bed.", "Image of a"), ("Audio of an alarm.", A)]
-    together = mean_log_probabilities(lm, captions)
+    passes = []
+
+    class Counted:
+        """The LM, counting its forward passes and their rows."""
+
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+        def __call__(self, ids, **kwargs):
+            passes.append(ids.shape[0])
+            return self.model(ids, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lm, "model", Counted(lm.model))
+        together = mean_log_probabilities(lm, captions)
+    assert passes == [4]  # the four captions with a token after the prompt, in one pass
     alone = [mean_log_probabilities(lm, [caption])[0] for caption in captions]
     assert together[1] is None and alone[1] is None
     for got, expected in zip(together, alone):
